@@ -1,0 +1,149 @@
+// Package audit owns the tenant audit trail: what an event records, how
+// changes are described, and how admins query it. Events are appended in
+// the same transaction as the change they describe.
+package audit
+
+import (
+	"context"
+	"time"
+
+	"github.com/havencrm/haven/apperr"
+	"github.com/havencrm/haven/tenant"
+)
+
+// Actions recorded by the foundation. Names are "<object>.<verb>".
+const (
+	ActionLoginSucceeded  = "auth.login"
+	ActionLoginFailed     = "auth.login_failed"
+	ActionLogout          = "auth.logout"
+	ActionPasswordChanged = "auth.password_changed"
+	ActionUserCreated     = "user.create"
+	ActionUserUpdated     = "user.update"
+	ActionUserDeactivated = "user.deactivate"
+	ActionPasswordReset   = "user.reset_password"
+	ActionTenantCreated   = "tenant.create"
+	ActionFieldCreated    = "field.create"
+	ActionRecordCreated   = "record.create"
+	ActionRecordUpdated   = "record.update"
+	ActionRecordDeleted   = "record.delete"
+)
+
+// Change is one field's value before and after; nil means absent.
+type Change struct {
+	Before any `json:"before"`
+	After  any `json:"after"`
+}
+
+// Event is one audit entry.
+type Event struct {
+	TenantID   tenant.ID
+	Seq        int64 // assigned on append, per tenant, gap-free
+	At         time.Time
+	ActorType  string
+	ActorID    string
+	ActorName  string
+	Action     string
+	ObjectType string
+	ObjectID   string
+	ObjectName string
+	IP         string
+	UserAgent  string
+	RequestID  string
+	Changes    map[string]Change
+}
+
+// New builds an event for actor at time at.
+func New(actor tenant.Actor, at time.Time, action, objectType, objectID, objectName string) Event {
+	return Event{
+		TenantID:   actor.TenantID,
+		At:         at.UTC(),
+		ActorType:  string(actor.Kind),
+		ActorID:    actor.UserID,
+		ActorName:  actor.Name,
+		Action:     action,
+		ObjectType: objectType,
+		ObjectID:   objectID,
+		ObjectName: objectName,
+		IP:         actor.IP,
+		UserAgent:  actor.UserAgent,
+		RequestID:  actor.RequestID,
+	}
+}
+
+// Diff returns the changes between two field maps, keyed by field name;
+// fields equal in both are left out.
+func Diff(before, after map[string]any) map[string]Change {
+	out := map[string]Change{}
+	for k, a := range after {
+		b, ok := before[k]
+		if !ok || !equalValue(b, a) {
+			out[k] = Change{Before: b, After: a}
+		}
+	}
+	for k, b := range before {
+		if _, ok := after[k]; !ok {
+			out[k] = Change{Before: b, After: nil}
+		}
+	}
+	return out
+}
+
+func equalValue(a, b any) bool {
+	switch av := a.(type) {
+	case []any, map[string]any:
+		_ = av
+		return false
+	}
+	return a == b
+}
+
+// Filter selects events; zero values select everything.
+type Filter struct {
+	From, To   time.Time
+	ActorID    string
+	Action     string
+	ObjectType string
+	ObjectID   string
+	// BeforeSeq pages backwards: only events with a smaller sequence.
+	BeforeSeq int64
+	Limit     int
+}
+
+// Store reads and appends events.
+type Store interface {
+	QueryAudit(ctx context.Context, tenantID tenant.ID, f Filter) ([]Event, error)
+}
+
+// Service answers audit queries.
+type Service struct {
+	store Store
+}
+
+// NewService returns an audit query service.
+func NewService(s Store) *Service { return &Service{store: s} }
+
+// Authorizer decides whether an actor may read the tenant's audit log.
+type Authorizer func(actor tenant.Actor) bool
+
+// Query returns events newest first, and the sequence to pass as BeforeSeq
+// for the next page (0 on the last page).
+func (s *Service) Query(ctx context.Context, actor tenant.Actor, f Filter) ([]Event, int64, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return nil, 0, apperr.Invalid("'to' must not be before 'from'")
+	}
+	want := f.Limit
+	f.Limit = want + 1
+	events, err := s.store.QueryAudit(ctx, actor.TenantID, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(events) > want {
+		events = events[:want]
+		next = events[want-1].Seq
+	}
+	return events, next, nil
+}

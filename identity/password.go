@@ -1,0 +1,160 @@
+package identity
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// HashParams are the argon2id cost parameters.
+type HashParams struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// DefaultHashParams are OWASP's recommended minimum for argon2id.
+var DefaultHashParams = HashParams{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+	// MaxPasswordBytes bounds the work an attacker can make us do per guess.
+	MaxPasswordBytes = 256
+)
+
+// Hasher hashes and verifies passwords with argon2id in PHC string format,
+// so parameters can be raised later without invalidating old hashes.
+type Hasher struct {
+	params HashParams
+	// dummy is a hash of a random password verified against for unknown
+	// logins, so that they cost the same time as known ones.
+	dummy string
+}
+
+// NewHasher returns a Hasher with the given parameters.
+func NewHasher(p HashParams) (*Hasher, error) {
+	if p.MemoryKiB < 8*1024 || p.Iterations < 1 || p.Parallelism < 1 {
+		return nil, errors.New("argon2id parameters below the safe minimum (m >= 8192 KiB, t >= 1, p >= 1)")
+	}
+	h := &Hasher{params: p}
+	random := make([]byte, 24)
+	if _, err := rand.Read(random); err != nil {
+		return nil, fmt.Errorf("read random: %w", err)
+	}
+	dummy, err := h.Hash(base64.RawStdEncoding.EncodeToString(random))
+	if err != nil {
+		return nil, err
+	}
+	h.dummy = dummy
+	return h, nil
+}
+
+// Hash returns the PHC-encoded argon2id hash of password.
+func (h *Hasher) Hash(password string) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	p := h.params
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// Verify reports whether password matches encoded, comparing in constant time.
+func (h *Hasher) Verify(encoded, password string) bool {
+	p, salt, key, err := decodeHash(encoded)
+	if err != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1
+}
+
+// VerifyDummy spends the time of one verification and always fails; it is
+// used when the login is unknown.
+func (h *Hasher) VerifyDummy(password string) bool {
+	h.Verify(h.dummy, password)
+	return false
+}
+
+func decodeHash(encoded string) (HashParams, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return HashParams{}, nil, nil, errors.New("not an argon2id hash")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return HashParams{}, nil, nil, errors.New("unsupported argon2 version")
+	}
+	var p HashParams
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+		return HashParams{}, nil, nil, errors.New("bad argon2 parameters")
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return HashParams{}, nil, nil, errors.New("bad salt")
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 {
+		return HashParams{}, nil, nil, errors.New("bad key")
+	}
+	return p, salt, key, nil
+}
+
+// CheckPassword returns the rules a proposed password violates. The full
+// configurable policy (classes, history, common passwords) builds on this.
+func CheckPassword(password string, identifiers ...string) []string {
+	var v []string
+	n := utf8.RuneCountInString(password)
+	if n < 8 {
+		v = append(v, "at least 8 characters")
+	}
+	if len(password) > MaxPasswordBytes {
+		v = append(v, fmt.Sprintf("at most %d bytes", MaxPasswordBytes))
+	}
+	if !utf8.ValidString(password) {
+		v = append(v, "valid UTF-8 text")
+	}
+	lower := strings.ToLower(password)
+	for _, id := range identifiers {
+		id = strings.ToLower(strings.TrimSpace(id))
+		if local, _, ok := strings.Cut(id, "@"); ok {
+			id = local
+		}
+		if len(id) >= 3 && strings.Contains(lower, id) {
+			v = append(v, "must not contain your login or name")
+			break
+		}
+	}
+	return v
+}
+
+const otpAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+// OneTimePassword returns a random 16-character password without
+// look-alike characters, containing upper case, lower case and digits.
+func OneTimePassword() (string, error) {
+	for {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("read random: %w", err)
+		}
+		out := make([]byte, len(b))
+		for i, c := range b {
+			// 256 % 57 bias is irrelevant at 16 characters of ~5.8 bits.
+			out[i] = otpAlphabet[int(c)%len(otpAlphabet)]
+		}
+		s := string(out)
+		if strings.ContainsAny(s, "ABCDEFGHJKLMNPQRSTUVWXYZ") && strings.ContainsAny(s, "abcdefghijkmnopqrstuvwxyz") && strings.ContainsAny(s, "23456789") {
+			return s, nil
+		}
+	}
+}

@@ -1,0 +1,593 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/havencrm/haven/access"
+	"github.com/havencrm/haven/apperr"
+	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/tenant"
+)
+
+// SessionConfig bounds session lifetimes.
+type SessionConfig struct {
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+}
+
+// Service signs users in and out and administers them.
+type Service struct {
+	store    Store
+	hasher   *Hasher
+	sessions SessionConfig
+	now      func() time.Time
+}
+
+// NewService returns the identity service. now is the clock; each
+// operation reads it once.
+func NewService(store Store, hasher *Hasher, sessions SessionConfig, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, hasher: hasher, sessions: sessions, now: now}
+}
+
+// Hasher returns the password hasher.
+func (s *Service) Hasher() *Hasher { return s.hasher }
+
+// LoginInput is what a user submits to sign in.
+type LoginInput struct {
+	TenantSlug string
+	Login      string
+	Password   string
+	IP         string
+	UserAgent  string
+	RequestID  string
+}
+
+// LoginResult is a new session.
+type LoginResult struct {
+	Token              string
+	ExpiresAt          time.Time
+	User               User
+	Tenant             tenant.Tenant
+	MustChangePassword bool
+}
+
+// Login verifies a password and opens a session. Unknown tenants, unknown
+// logins, deactivated users and wrong passwords all answer the same
+// invalid_credentials after the same argon2id work.
+func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error) {
+	if in.TenantSlug == "" || in.Login == "" || in.Password == "" {
+		return LoginResult{}, apperr.Invalid("tenant, login and password are required")
+	}
+	if len(in.Password) > MaxPasswordBytes || len(in.Login) > 254 || len(in.TenantSlug) > 63 {
+		return LoginResult{}, apperr.Invalid("login or password too long")
+	}
+	now := s.now().UTC()
+	t, err := s.store.TenantBySlug(ctx, strings.ToLower(in.TenantSlug))
+	if err != nil {
+		if apperr.Is(err, apperr.KindNotFound) {
+			s.hasher.VerifyDummy(in.Password)
+			return LoginResult{}, apperr.InvalidCredentials()
+		}
+		return LoginResult{}, err
+	}
+	if t.Status != tenant.StatusActive {
+		s.hasher.VerifyDummy(in.Password)
+		return LoginResult{}, apperr.InvalidCredentials()
+	}
+	actor := tenant.Actor{Kind: tenant.ActorUser, TenantID: t.ID, IP: in.IP, UserAgent: in.UserAgent, RequestID: in.RequestID}
+	login, ok := NormalizeLogin(in.Login)
+	var u User
+	if ok {
+		u, err = s.store.UserByLogin(ctx, t.ID, login)
+		if err != nil && !apperr.Is(err, apperr.KindNotFound) {
+			return LoginResult{}, err
+		}
+	}
+	if !ok || err != nil {
+		s.hasher.VerifyDummy(in.Password)
+		return LoginResult{}, s.loginFailed(ctx, actor, now, "", truncate(in.Login, 100), "unknown login")
+	}
+	actor.UserID, actor.Name, actor.Role = u.ID, u.Name, u.Role
+	if !s.hasher.Verify(u.PasswordHash, in.Password) {
+		return LoginResult{}, s.loginFailed(ctx, actor, now, u.ID, u.Login(), "wrong password")
+	}
+	if u.Status != StatusActive {
+		return LoginResult{}, s.loginFailed(ctx, actor, now, u.ID, u.Login(), "user deactivated")
+	}
+	token, hash, err := newToken(t.ID)
+	if err != nil {
+		return LoginResult{}, apperr.Internal(err)
+	}
+	sess := Session{
+		ID: tenant.NewID(), UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(s.sessions.AbsoluteTimeout), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
+	}
+	err = s.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
+		if err := s.store.InsertSession(ctx, t.ID, sess); err != nil {
+			return err
+		}
+		u.LastLoginAt = &now
+		if err := s.store.UpdateUser(ctx, t.ID, u); err != nil {
+			return err
+		}
+		ev := audit.New(actor, now, audit.ActionLoginSucceeded, "user", u.ID, u.Login())
+		return s.store.AppendAudit(ctx, ev)
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{Token: token, ExpiresAt: sess.ExpiresAt, User: u, Tenant: t, MustChangePassword: u.MustChangePassword}, nil
+}
+
+func (s *Service) loginFailed(ctx context.Context, actor tenant.Actor, now time.Time, userID, login, reason string) error {
+	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		ev := audit.New(actor, now, audit.ActionLoginFailed, "user", userID, login)
+		ev.Changes = map[string]audit.Change{"reason": {After: reason}}
+		return s.store.AppendAudit(ctx, ev)
+	})
+	if err != nil {
+		return err
+	}
+	return apperr.InvalidCredentials()
+}
+
+// tokenPrefix marks Haven session tokens so that secret scanners find
+// leaked ones.
+const tokenPrefix = "hvs_"
+
+// newToken returns a session token carrying its tenant (so the lookup can
+// be fenced to that tenant) and 256 random bits, and the token's hash.
+func newToken(tid tenant.ID) (string, []byte, error) {
+	id, err := uuid.Parse(string(tid))
+	if err != nil {
+		return "", nil, fmt.Errorf("tenant id: %w", err)
+	}
+	buf := make([]byte, 16+32)
+	copy(buf, id[:])
+	if _, err := rand.Read(buf[16:]); err != nil {
+		return "", nil, fmt.Errorf("read random: %w", err)
+	}
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	h := sha256.Sum256([]byte(token))
+	return token, h[:], nil
+}
+
+// parseToken returns the tenant a token claims and the token's hash.
+func parseToken(token string) (tenant.ID, []byte, bool) {
+	rest, ok := strings.CutPrefix(token, tokenPrefix)
+	if !ok || len(rest) != 64 {
+		return "", nil, false
+	}
+	buf, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || len(buf) != 48 {
+		return "", nil, false
+	}
+	id, err := uuid.FromBytes(buf[:16])
+	if err != nil {
+		return "", nil, false
+	}
+	h := sha256.Sum256([]byte(token))
+	return tenant.ID(id.String()), h[:], true
+}
+
+// Principal is an authenticated request's actor with its session facts.
+type Principal struct {
+	Actor              tenant.Actor
+	User               User
+	Session            Session
+	MustChangePassword bool
+}
+
+// touchInterval limits last-seen writes to one a minute per session.
+const touchInterval = time.Minute
+
+// Authenticate resolves a bearer token. Revoked, idle, expired and
+// malformed tokens, and tokens of deactivated users, all answer
+// unauthenticated.
+func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, requestID string) (Principal, error) {
+	tid, hash, ok := parseToken(token)
+	if !ok {
+		return Principal{}, apperr.Unauthenticated()
+	}
+	now := s.now().UTC()
+	var p Principal
+	err := s.store.ReadTx(ctx, tid, func(ctx context.Context) error {
+		sess, err := s.store.SessionByTokenHash(ctx, tid, hash)
+		if err != nil {
+			return err
+		}
+		u, err := s.store.User(ctx, tid, sess.UserID)
+		if err != nil {
+			return err
+		}
+		p = Principal{User: u, Session: sess, MustChangePassword: u.MustChangePassword}
+		return nil
+	})
+	if err != nil {
+		if apperr.Is(err, apperr.KindNotFound) {
+			return Principal{}, apperr.Unauthenticated()
+		}
+		return Principal{}, err
+	}
+	sess := p.Session
+	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.sessions.IdleTimeout ||
+		p.User.Status != StatusActive {
+		return Principal{}, apperr.Unauthenticated()
+	}
+	if now.Sub(sess.LastSeenAt) >= touchInterval {
+		if err := s.store.TouchSession(ctx, tid, sess.ID, now); err != nil {
+			return Principal{}, err
+		}
+	}
+	p.Actor = tenant.Actor{
+		Kind: tenant.ActorUser, TenantID: tid, UserID: p.User.ID, Name: p.User.Name, Role: p.User.Role,
+		SessionID: sess.ID, IP: ip, UserAgent: truncate(userAgent, 512), RequestID: requestID,
+	}
+	return p, nil
+}
+
+// Logout revokes the actor's current session.
+func (s *Service) Logout(ctx context.Context, actor tenant.Actor) error {
+	now := s.now().UTC()
+	return s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if err := s.store.RevokeSession(ctx, actor.TenantID, actor.SessionID, now); err != nil {
+			return err
+		}
+		return s.store.AppendAudit(ctx, audit.New(actor, now, audit.ActionLogout, "user", actor.UserID, actor.Name))
+	})
+}
+
+// ChangePassword replaces the actor's own password after checking the
+// current one; it ends every other session of the user.
+func (s *Service) ChangePassword(ctx context.Context, actor tenant.Actor, current, next string) error {
+	if current == "" || next == "" {
+		return apperr.Invalid("current_password and new_password are required")
+	}
+	if len(current) > MaxPasswordBytes {
+		return apperr.InvalidCredentials()
+	}
+	now := s.now().UTC()
+	u, err := s.store.User(ctx, actor.TenantID, actor.UserID)
+	if err != nil {
+		return err
+	}
+	if !s.hasher.Verify(u.PasswordHash, current) {
+		return apperr.InvalidCredentials()
+	}
+	if v := CheckPassword(next, u.Email, u.Phone, u.Name); len(v) > 0 {
+		return apperr.PasswordPolicy(v)
+	}
+	if s.hasher.Verify(u.PasswordHash, next) {
+		return apperr.PasswordPolicy([]string{"must differ from the current password"})
+	}
+	hash, err := s.hasher.Hash(next)
+	if err != nil {
+		return apperr.Internal(err)
+	}
+	return s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+		if err := s.store.UpdateUser(ctx, actor.TenantID, u); err != nil {
+			return err
+		}
+		// The session that made the change stays: its user just proved
+		// they know the new password.
+		if _, err := s.store.RevokeUserSessions(ctx, actor.TenantID, u.ID, actor.SessionID, now); err != nil {
+			return err
+		}
+		return s.store.AppendAudit(ctx, audit.New(actor, now, audit.ActionPasswordChanged, "user", u.ID, u.Login()))
+	})
+}
+
+// UserInput is what an admin sets on a user.
+type UserInput struct {
+	Email *string
+	Phone *string
+	Name  *string
+	Role  *string
+}
+
+func (s *Service) applyInput(u *User, in UserInput) error {
+	bad := map[string]string{}
+	if in.Email != nil {
+		if *in.Email == "" {
+			u.Email = ""
+		} else if e, ok := NormalizeEmail(*in.Email); ok {
+			u.Email = e
+		} else {
+			bad["email"] = "not a valid e-mail address"
+		}
+	}
+	if in.Phone != nil {
+		if *in.Phone == "" {
+			u.Phone = ""
+		} else if p, ok := NormalizePhone(*in.Phone); ok {
+			u.Phone = p
+		} else {
+			bad["phone"] = "not a valid phone number"
+		}
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 100 {
+			bad["name"] = "required, at most 100 characters"
+		}
+		u.Name = name
+	}
+	if in.Role != nil {
+		if !access.ValidRole(*in.Role) {
+			bad["role"] = "must be one of " + strings.Join(access.Roles, ", ")
+		}
+		u.Role = *in.Role
+	}
+	if len(bad) == 0 && u.Email == "" && u.Phone == "" {
+		bad["email"] = "an e-mail address or a phone number is required"
+	}
+	if len(bad) > 0 {
+		return apperr.InvalidFields(bad)
+	}
+	return nil
+}
+
+// NewUser is a user just created, with the one-time password shown once.
+type NewUser struct {
+	User            User
+	OneTimePassword string
+}
+
+// CreateUser adds a user with a one-time password (admins only).
+func (s *Service) CreateUser(ctx context.Context, actor tenant.Actor, in UserInput) (NewUser, error) {
+	if !access.CanManageUsers(actor) {
+		return NewUser{}, apperr.Forbidden()
+	}
+	return s.createUser(ctx, actor, in)
+}
+
+// CreateFirstAdmin adds a tenant's first administrator inside the caller's
+// transaction; only tenant provisioning calls it.
+func (s *Service) CreateFirstAdmin(ctx context.Context, actor tenant.Actor, email, phone, name string) (NewUser, error) {
+	role := access.RoleAdmin
+	in := UserInput{Email: &email, Phone: &phone, Name: &name, Role: &role}
+	return s.createUser(ctx, actor, in)
+}
+
+func (s *Service) createUser(ctx context.Context, actor tenant.Actor, in UserInput) (NewUser, error) {
+	if in.Name == nil || in.Role == nil {
+		return NewUser{}, apperr.InvalidFields(map[string]string{"name": "required", "role": "required"})
+	}
+	now := s.now().UTC()
+	u := User{ID: tenant.NewID(), Status: StatusActive, MustChangePassword: true, PasswordChangedAt: now, CreatedAt: now, UpdatedAt: now}
+	if err := s.applyInput(&u, in); err != nil {
+		return NewUser{}, err
+	}
+	otp, err := OneTimePassword()
+	if err != nil {
+		return NewUser{}, apperr.Internal(err)
+	}
+	if u.PasswordHash, err = s.hasher.Hash(otp); err != nil {
+		return NewUser{}, apperr.Internal(err)
+	}
+	err = s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if err := s.store.InsertUser(ctx, actor.TenantID, u); err != nil {
+			return userConflict(err)
+		}
+		ev := audit.New(actor, now, audit.ActionUserCreated, "user", u.ID, u.Name)
+		ev.Changes = audit.Diff(nil, userAuditFields(u))
+		return s.store.AppendAudit(ctx, ev)
+	})
+	if err != nil {
+		return NewUser{}, err
+	}
+	return NewUser{User: u, OneTimePassword: otp}, nil
+}
+
+func userConflict(err error) error {
+	if apperr.Is(err, apperr.KindConflict) {
+		return apperr.Conflict("another user already has this e-mail address or phone number")
+	}
+	return err
+}
+
+func userAuditFields(u User) map[string]any {
+	m := map[string]any{"name": u.Name, "role": u.Role, "status": string(u.Status)}
+	if u.Email != "" {
+		m["email"] = u.Email
+	}
+	if u.Phone != "" {
+		m["phone"] = u.Phone
+	}
+	return m
+}
+
+// User returns one user. Admins and managers see everyone; others only
+// themselves.
+func (s *Service) User(ctx context.Context, actor tenant.Actor, id string) (User, error) {
+	if !tenant.ValidID(id) {
+		return User{}, apperr.NotFound("user")
+	}
+	if id != actor.UserID && !access.CanListUsers(actor) {
+		return User{}, apperr.NotFound("user")
+	}
+	return s.store.User(ctx, actor.TenantID, id)
+}
+
+// Users lists users by ID; after is the last ID of the previous page.
+func (s *Service) Users(ctx context.Context, actor tenant.Actor, after string, limit int) ([]User, string, error) {
+	if !access.CanListUsers(actor) {
+		return nil, "", apperr.Forbidden()
+	}
+	if after != "" && !tenant.ValidID(after) {
+		return nil, "", apperr.Invalid("invalid cursor")
+	}
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	users, err := s.store.Users(ctx, actor.TenantID, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(users) > limit {
+		users = users[:limit]
+		next = users[limit-1].ID
+	}
+	return users, next, nil
+}
+
+// UpdateUser changes a user's profile or role (admins only). The last
+// active admin cannot lose the admin role.
+func (s *Service) UpdateUser(ctx context.Context, actor tenant.Actor, id string, in UserInput) (User, error) {
+	if !access.CanManageUsers(actor) {
+		return User{}, apperr.Forbidden()
+	}
+	now := s.now().UTC()
+	var out User
+	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		u, err := s.lookup(ctx, actor.TenantID, id)
+		if err != nil {
+			return err
+		}
+		before := userAuditFields(u)
+		wasAdmin := u.Role == access.RoleAdmin && u.Status == StatusActive
+		if err := s.applyInput(&u, in); err != nil {
+			return err
+		}
+		if wasAdmin && u.Role != access.RoleAdmin {
+			if err := s.keepOneAdmin(ctx, actor.TenantID); err != nil {
+				return err
+			}
+		}
+		u.UpdatedAt = now
+		if err := s.store.UpdateUser(ctx, actor.TenantID, u); err != nil {
+			return userConflict(err)
+		}
+		changes := audit.Diff(before, userAuditFields(u))
+		if len(changes) > 0 {
+			ev := audit.New(actor, now, audit.ActionUserUpdated, "user", u.ID, u.Name)
+			ev.Changes = changes
+			if err := s.store.AppendAudit(ctx, ev); err != nil {
+				return err
+			}
+		}
+		out = u
+		return nil
+	})
+	return out, err
+}
+
+func (s *Service) lookup(ctx context.Context, tid tenant.ID, id string) (User, error) {
+	if !tenant.ValidID(id) {
+		return User{}, apperr.NotFound("user")
+	}
+	return s.store.User(ctx, tid, id)
+}
+
+func (s *Service) keepOneAdmin(ctx context.Context, tid tenant.ID) error {
+	n, err := s.store.CountActiveAdmins(ctx, tid)
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return apperr.Conflict("the tenant must keep at least one active admin")
+	}
+	return nil
+}
+
+// Deactivate disables a user and ends all their sessions at once.
+func (s *Service) Deactivate(ctx context.Context, actor tenant.Actor, id string) (User, error) {
+	if !access.CanManageUsers(actor) {
+		return User{}, apperr.Forbidden()
+	}
+	if id == actor.UserID {
+		return User{}, apperr.Conflict("you cannot deactivate yourself")
+	}
+	now := s.now().UTC()
+	var out User
+	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		u, err := s.lookup(ctx, actor.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if u.Status == StatusDeactivated {
+			out = u
+			return nil
+		}
+		if u.Role == access.RoleAdmin {
+			if err := s.keepOneAdmin(ctx, actor.TenantID); err != nil {
+				return err
+			}
+		}
+		before := userAuditFields(u)
+		u.Status, u.UpdatedAt = StatusDeactivated, now
+		if err := s.store.UpdateUser(ctx, actor.TenantID, u); err != nil {
+			return err
+		}
+		n, err := s.store.RevokeUserSessions(ctx, actor.TenantID, u.ID, "", now)
+		if err != nil {
+			return err
+		}
+		ev := audit.New(actor, now, audit.ActionUserDeactivated, "user", u.ID, u.Name)
+		ev.Changes = audit.Diff(before, userAuditFields(u))
+		ev.Changes["sessions_revoked"] = audit.Change{After: n}
+		out = u
+		return s.store.AppendAudit(ctx, ev)
+	})
+	return out, err
+}
+
+// ResetPassword gives a user a new one-time password (admins only) and
+// ends all their sessions.
+func (s *Service) ResetPassword(ctx context.Context, actor tenant.Actor, id string) (string, error) {
+	if !access.CanManageUsers(actor) {
+		return "", apperr.Forbidden()
+	}
+	otp, err := OneTimePassword()
+	if err != nil {
+		return "", apperr.Internal(err)
+	}
+	hash, err := s.hasher.Hash(otp)
+	if err != nil {
+		return "", apperr.Internal(err)
+	}
+	now := s.now().UTC()
+	err = s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		u, err := s.lookup(ctx, actor.TenantID, id)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, true, now, now
+		if err := s.store.UpdateUser(ctx, actor.TenantID, u); err != nil {
+			return err
+		}
+		if _, err := s.store.RevokeUserSessions(ctx, actor.TenantID, u.ID, "", now); err != nil {
+			return err
+		}
+		return s.store.AppendAudit(ctx, audit.New(actor, now, audit.ActionPasswordReset, "user", u.ID, u.Name))
+	})
+	if err != nil {
+		return "", err
+	}
+	return otp, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

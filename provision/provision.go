@@ -1,0 +1,117 @@
+// Package provision creates tenants: the tenant row, its standard objects,
+// its first admin with a one-time password and the audit event, all in
+// one transaction so a tenant is never half made.
+package provision
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/havencrm/haven/apperr"
+	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/identity"
+	"github.com/havencrm/haven/tenant"
+)
+
+// Store is what provisioning needs from storage.
+type Store interface {
+	WriteTx(ctx context.Context, tenantID tenant.ID, fn func(ctx context.Context) error) error
+	InsertTenant(ctx context.Context, t tenant.Tenant) error
+	AppendAudit(ctx context.Context, e audit.Event) error
+}
+
+// ObjectSeeder creates a new tenant's standard objects.
+type ObjectSeeder interface {
+	SeedStandardObjects(ctx context.Context, tid tenant.ID) error
+}
+
+// AdminCreator creates a tenant's first admin.
+type AdminCreator interface {
+	CreateFirstAdmin(ctx context.Context, actor tenant.Actor, email, phone, name string) (identity.NewUser, error)
+}
+
+// Provisioner creates tenants.
+type Provisioner struct {
+	store   Store
+	objects ObjectSeeder
+	admins  AdminCreator
+	now     func() time.Time
+}
+
+// New returns a Provisioner.
+func New(store Store, objects ObjectSeeder, admins AdminCreator, now func() time.Time) *Provisioner {
+	if now == nil {
+		now = time.Now
+	}
+	return &Provisioner{store: store, objects: objects, admins: admins, now: now}
+}
+
+// Input describes a tenant to create.
+type Input struct {
+	Slug        string
+	Name        string
+	AdminEmail  string
+	AdminPhone  string
+	AdminName   string
+	ContractEnd *time.Time
+}
+
+// Result is a created tenant with its admin's one-time password, which
+// is shown once and stored only as a hash.
+type Result struct {
+	Tenant          tenant.Tenant
+	Admin           identity.User
+	OneTimePassword string
+}
+
+// CreateTenant creates a tenant and its first admin.
+func (p *Provisioner) CreateTenant(ctx context.Context, in Input) (Result, error) {
+	in.Slug = strings.ToLower(strings.TrimSpace(in.Slug))
+	in.Name = strings.TrimSpace(in.Name)
+	bad := map[string]string{}
+	if !tenant.ValidSlug(in.Slug) {
+		bad["slug"] = "lower-case letters, digits and inner hyphens, at most 63 characters"
+	}
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 {
+		bad["name"] = "required, at most 200 characters"
+	}
+	if in.AdminEmail == "" && in.AdminPhone == "" {
+		bad["admin_email"] = "an admin e-mail or phone is required"
+	}
+	now := p.now().UTC()
+	if in.ContractEnd != nil && !in.ContractEnd.After(now) {
+		bad["contract_end"] = "must be in the future"
+	}
+	if len(bad) > 0 {
+		return Result{}, apperr.InvalidFields(bad)
+	}
+	if in.AdminName == "" {
+		in.AdminName = "Administrator"
+	}
+	t := tenant.Tenant{ID: tenant.ID(tenant.NewID()), Slug: in.Slug, Name: in.Name, Status: tenant.StatusActive,
+		ContractStart: now, ContractEnd: in.ContractEnd, CreatedAt: now}
+	var res Result
+	err := p.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
+		if err := p.store.InsertTenant(ctx, t); err != nil {
+			return err
+		}
+		if err := p.objects.SeedStandardObjects(ctx, t.ID); err != nil {
+			return err
+		}
+		system := tenant.System(t.ID, "")
+		ev := audit.New(system, now, audit.ActionTenantCreated, "tenant", string(t.ID), t.Name)
+		ev.Changes = map[string]audit.Change{"slug": {After: t.Slug}, "name": {After: t.Name}}
+		if err := p.store.AppendAudit(ctx, ev); err != nil {
+			return err
+		}
+		admin, err := p.admins.CreateFirstAdmin(ctx, system, in.AdminEmail, in.AdminPhone, in.AdminName)
+		if err != nil {
+			return err
+		}
+		res = Result{Tenant: t, Admin: admin.User, OneTimePassword: admin.OneTimePassword}
+		return nil
+	})
+	return res, err
+}

@@ -1,0 +1,711 @@
+package records
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/havencrm/haven/access"
+	"github.com/havencrm/haven/apperr"
+	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/tenant"
+)
+
+// Record is one CRM record. Fields hold canonical values: string, float64
+// or bool.
+type Record struct {
+	ID        string
+	Object    string
+	Version   int64
+	OwnerID   string
+	Name      string
+	Fields    map[string]any
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	CreatedBy string
+	UpdatedBy string
+}
+
+// ValueKind is how a field's values compare and sort in the database.
+type ValueKind int
+
+const (
+	KindText ValueKind = iota
+	KindNumber
+	KindBool
+)
+
+func kindOf(t FieldType) ValueKind {
+	switch t {
+	case TypeNumber, TypeCurrency:
+		return KindNumber
+	case TypeBoolean:
+		return KindBool
+	}
+	return KindText
+}
+
+// System columns lists may sort by.
+const (
+	SortCreatedAt = "created_at"
+	SortUpdatedAt = "updated_at"
+	SortName      = "name"
+)
+
+// FieldFilter is one equality filter on a JSON field.
+type FieldFilter struct {
+	Field string
+	Kind  ValueKind
+	Value any
+}
+
+// ListSpec is a validated list request as the store executes it.
+type ListSpec struct {
+	Object string
+	// OwnerID restricts the list to one owner ("" = all owners).
+	OwnerID string
+	// SortColumn is a system column; when empty SortField names a JSON field.
+	SortColumn string
+	SortField  string
+	SortKind   ValueKind
+	Desc       bool
+	// After continues after this sort value and ID (keyset pagination).
+	After   *Cursor
+	Q       string
+	Filters []FieldFilter
+	Limit   int
+}
+
+// Cursor is the position after which a list page starts.
+type Cursor struct {
+	Sort  string `json:"s"`
+	Value any    `json:"v"`
+	ID    string `json:"id"`
+}
+
+// Listed is a record with the value it was sorted by.
+type Listed struct {
+	Record    Record
+	SortValue any
+}
+
+// Store is what the records service needs from storage.
+type Store interface {
+	WriteTx(ctx context.Context, tenantID tenant.ID, fn func(ctx context.Context) error) error
+	ReadTx(ctx context.Context, tenantID tenant.ID, fn func(ctx context.Context) error) error
+	Objects(ctx context.Context, tenantID tenant.ID) ([]Object, error)
+	Object(ctx context.Context, tenantID tenant.ID, name string) (Object, error)
+	InsertObject(ctx context.Context, tenantID tenant.ID, o Object) error
+	InsertField(ctx context.Context, tenantID tenant.ID, object string, f Field) error
+	InsertRecord(ctx context.Context, tenantID tenant.ID, r Record) error
+	// UpdateRecord stores r if the stored version is r.Version-1 and
+	// answers conflict otherwise.
+	UpdateRecord(ctx context.Context, tenantID tenant.ID, r Record) error
+	DeleteRecord(ctx context.Context, tenantID tenant.ID, object, id string, version int64) error
+	Record(ctx context.Context, tenantID tenant.ID, object, id string) (Record, error)
+	ListRecords(ctx context.Context, tenantID tenant.ID, spec ListSpec) ([]Listed, error)
+	AppendAudit(ctx context.Context, e audit.Event) error
+	QueryAudit(ctx context.Context, tenantID tenant.ID, f audit.Filter) ([]audit.Event, error)
+}
+
+// Service manages objects, fields and records.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns the records service.
+func NewService(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now}
+}
+
+// SeedStandardObjects creates the standard objects for a new tenant inside
+// the caller's transaction.
+func (s *Service) SeedStandardObjects(ctx context.Context, tid tenant.ID) error {
+	for _, o := range StandardObjects() {
+		if err := s.store.InsertObject(ctx, tid, o); err != nil {
+			return fmt.Errorf("seed object %s: %w", o.Name, err)
+		}
+	}
+	return nil
+}
+
+// Objects lists the tenant's objects the actor may read.
+func (s *Service) Objects(ctx context.Context, actor tenant.Actor) ([]Object, error) {
+	objs, err := s.store.Objects(ctx, actor.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		if access.ForObject(actor.Role, o.Name).Allows(access.Read) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// Object returns one object's metadata.
+func (s *Service) Object(ctx context.Context, actor tenant.Actor, name string) (Object, error) {
+	if !access.ForObject(actor.Role, name).Allows(access.Read) {
+		return Object{}, apperr.NotFound("object")
+	}
+	return s.store.Object(ctx, actor.TenantID, name)
+}
+
+// AddField adds a custom field to an object (admins only).
+func (s *Service) AddField(ctx context.Context, actor tenant.Actor, object string, fl Field) (Field, error) {
+	if !access.CanManageSchema(actor) {
+		return Field{}, apperr.Forbidden()
+	}
+	now := s.now().UTC()
+	if !strings.HasSuffix(fl.Name, "__c") {
+		fl.Name += "__c"
+	}
+	fl.Custom = true
+	fl.Label = strings.TrimSpace(fl.Label)
+	fl.LabelZH = strings.TrimSpace(fl.LabelZH)
+	bad := map[string]string{}
+	if !ValidCustomFieldName(fl.Name) {
+		bad["name"] = "lower-case letters, digits and underscores, starting with a letter, at most 40 characters"
+	}
+	if fl.Label == "" || utf8.RuneCountInString(fl.Label) > 80 {
+		bad["label"] = "required, at most 80 characters"
+	}
+	if utf8.RuneCountInString(fl.LabelZH) > 80 {
+		bad["label_zh"] = "at most 80 characters"
+	}
+	if !ValidType(fl.Type) {
+		bad["type"] = "must be one of the supported field types"
+	}
+	if fl.Type == TypePicklist {
+		if msg := checkOptions(fl.Options); msg != "" {
+			bad["options"] = msg
+		}
+	} else if len(fl.Options) > 0 {
+		bad["options"] = "only picklist fields have options"
+	}
+	if fl.MaxLength < 0 || fl.MaxLength > textareaMax {
+		bad["max_length"] = fmt.Sprintf("must be between 0 and %d", textareaMax)
+	}
+	if fl.Type != TypeLookup && fl.LookupObject != "" {
+		bad["lookup_object"] = "only lookup fields reference an object"
+	}
+	var out Field
+	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		obj, err := s.store.Object(ctx, actor.TenantID, object)
+		if err != nil {
+			return err
+		}
+		if fl.Type == TypeLookup {
+			if _, err := s.store.Object(ctx, actor.TenantID, fl.LookupObject); err != nil {
+				bad["lookup_object"] = "must name an existing object"
+			}
+		}
+		if len(bad) > 0 {
+			return apperr.InvalidFields(bad)
+		}
+		if _, exists := obj.Field(fl.Name); exists {
+			return apperr.Conflict("the object already has a field named %s", fl.Name)
+		}
+		fl.Position = len(obj.Fields)
+		if err := s.store.InsertField(ctx, actor.TenantID, object, fl); err != nil {
+			return err
+		}
+		ev := audit.New(actor, now, audit.ActionFieldCreated, "field", object+"."+fl.Name, fl.Label)
+		ev.Changes = map[string]audit.Change{"type": {After: string(fl.Type)}, "required": {After: fl.Required}}
+		out = fl
+		return s.store.AppendAudit(ctx, ev)
+	})
+	return out, err
+}
+
+func checkOptions(opts []string) string {
+	if len(opts) == 0 || len(opts) > 200 {
+		return "a picklist needs between 1 and 200 options"
+	}
+	seen := map[string]bool{}
+	for _, o := range opts {
+		if strings.TrimSpace(o) != o || o == "" || utf8.RuneCountInString(o) > 100 || !utf8.ValidString(o) {
+			return "options must be non-empty, without surrounding spaces, at most 100 characters"
+		}
+		if seen[o] {
+			return "options must be unique"
+		}
+		seen[o] = true
+	}
+	return ""
+}
+
+// Values is client input keyed by field name: raw JSON from the API.
+type Values map[string]json.RawMessage
+
+// decode validates input against obj. For a create, required fields must
+// be present; for an update only the given fields are checked.
+func decodeInput(obj Object, in Values) (map[string]any, error) {
+	bad := map[string]string{}
+	out := make(map[string]any, len(in))
+	for name, raw := range in {
+		fl, ok := obj.Field(name)
+		if !ok {
+			bad[name] = "unknown field"
+			continue
+		}
+		v, msg := decodeValue(fl, raw)
+		if msg != "" {
+			bad[name] = msg
+			continue
+		}
+		out[name] = v
+	}
+	if len(bad) > 0 {
+		return nil, apperr.InvalidFields(bad)
+	}
+	return out, nil
+}
+
+// merge applies changes to fields (nil deletes) and checks required fields.
+func merge(obj Object, fields, changes map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(fields)+len(changes))
+	for k, v := range fields {
+		out[k] = v
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	bad := map[string]string{}
+	for _, fl := range obj.Fields {
+		if _, ok := out[fl.Name]; fl.Required && !ok {
+			bad[fl.Name] = "is required"
+		}
+	}
+	if len(bad) > 0 {
+		return nil, apperr.InvalidFields(bad)
+	}
+	return out, nil
+}
+
+// checkLookups verifies every lookup value names a record of the right
+// object in the same tenant.
+func (s *Service) checkLookups(ctx context.Context, tid tenant.ID, obj Object, changes map[string]any) error {
+	bad := map[string]string{}
+	for name, v := range changes {
+		fl, _ := obj.Field(name)
+		id, ok := v.(string)
+		if fl.Type != TypeLookup || !ok {
+			continue
+		}
+		if _, err := s.store.Record(ctx, tid, fl.LookupObject, id); err != nil {
+			if apperr.Is(err, apperr.KindNotFound) {
+				bad[name] = "no such " + fl.LookupObject
+				continue
+			}
+			return err
+		}
+	}
+	if len(bad) > 0 {
+		return apperr.InvalidFields(bad)
+	}
+	return nil
+}
+
+func recordName(obj Object, fields map[string]any) string {
+	if v, ok := fields[obj.NameField].(string); ok {
+		return v
+	}
+	return ""
+}
+
+// Create validates and stores a new record owned by ownerID (or the
+// actor when empty; only managers and admins may assign another owner).
+func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string, ownerID string, in Values) (Record, error) {
+	if !access.CanRecord(actor, object, access.Create, "") {
+		return Record{}, forbiddenOrMissing(actor, object)
+	}
+	if ownerID == "" {
+		ownerID = actor.UserID
+	}
+	if ownerID != actor.UserID && !access.CanAssignOwner(actor) {
+		return Record{}, apperr.Forbidden()
+	}
+	now := s.now().UTC()
+	var out Record
+	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		obj, err := s.store.Object(ctx, actor.TenantID, object)
+		if err != nil {
+			return err
+		}
+		changes, err := decodeInput(obj, in)
+		if err != nil {
+			return err
+		}
+		fields, err := merge(obj, nil, changes)
+		if err != nil {
+			return err
+		}
+		if err := s.checkLookups(ctx, actor.TenantID, obj, changes); err != nil {
+			return err
+		}
+		r := Record{
+			ID: tenant.NewID(), Object: object, Version: 1, OwnerID: ownerID, Name: recordName(obj, fields), Fields: fields,
+			CreatedAt: now, UpdatedAt: now, CreatedBy: actor.UserID, UpdatedBy: actor.UserID,
+		}
+		if err := s.store.InsertRecord(ctx, actor.TenantID, r); err != nil {
+			return err
+		}
+		ev := audit.New(actor, now, audit.ActionRecordCreated, object, r.ID, r.Name)
+		ev.Changes = audit.Diff(nil, auditFields(r))
+		out = r
+		return s.store.AppendAudit(ctx, ev)
+	})
+	return out, err
+}
+
+func auditFields(r Record) map[string]any {
+	m := make(map[string]any, len(r.Fields)+1)
+	for k, v := range r.Fields {
+		m[k] = v
+	}
+	m["owner_id"] = r.OwnerID
+	return m
+}
+
+// forbiddenOrMissing answers not_found for objects the role may not read
+// at all (so their existence is not revealed) and forbidden otherwise.
+func forbiddenOrMissing(actor tenant.Actor, object string) error {
+	if !access.ForObject(actor.Role, object).Allows(access.Read) {
+		return apperr.NotFound("object")
+	}
+	return apperr.Forbidden()
+}
+
+// Get returns one record the actor may read; records out of reach answer
+// not_found exactly like missing ones.
+func (s *Service) Get(ctx context.Context, actor tenant.Actor, object, id string) (Record, error) {
+	if !tenant.ValidID(id) {
+		return Record{}, apperr.NotFound("record")
+	}
+	r, err := s.store.Record(ctx, actor.TenantID, object, id)
+	if err != nil {
+		return Record{}, err
+	}
+	if !access.CanRecord(actor, object, access.Read, r.OwnerID) {
+		return Record{}, apperr.NotFound("record")
+	}
+	return r, nil
+}
+
+// Update applies changes if version is the record's current version.
+func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id string, version int64, ownerID string, in Values) (Record, error) {
+	if version <= 0 {
+		return Record{}, apperr.InvalidFields(map[string]string{"version": "required: the version you last read"})
+	}
+	now := s.now().UTC()
+	var out Record
+	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		cur, err := s.Get(ctx, actor, object, id)
+		if err != nil {
+			return err
+		}
+		if !access.CanRecord(actor, object, access.Edit, cur.OwnerID) {
+			return apperr.Forbidden()
+		}
+		if cur.Version != version {
+			return apperr.Conflict("the record was changed by someone else (version %d, you sent %d); reload and try again", cur.Version, version).
+				WithDetail("current_version", cur.Version)
+		}
+		obj, err := s.store.Object(ctx, actor.TenantID, object)
+		if err != nil {
+			return err
+		}
+		changes, err := decodeInput(obj, in)
+		if err != nil {
+			return err
+		}
+		fields, err := merge(obj, cur.Fields, changes)
+		if err != nil {
+			return err
+		}
+		if err := s.checkLookups(ctx, actor.TenantID, obj, changes); err != nil {
+			return err
+		}
+		next := cur
+		if ownerID != "" && ownerID != cur.OwnerID {
+			if !access.CanAssignOwner(actor) {
+				return apperr.Forbidden()
+			}
+			next.OwnerID = ownerID
+		}
+		next.Fields, next.Name, next.Version = fields, recordName(obj, fields), cur.Version+1
+		next.UpdatedAt, next.UpdatedBy = now, actor.UserID
+		diff := audit.Diff(auditFields(cur), auditFields(next))
+		if len(diff) == 0 {
+			out = cur
+			return nil
+		}
+		if err := s.store.UpdateRecord(ctx, actor.TenantID, next); err != nil {
+			return err
+		}
+		ev := audit.New(actor, now, audit.ActionRecordUpdated, object, next.ID, next.Name)
+		ev.Changes = diff
+		out = next
+		return s.store.AppendAudit(ctx, ev)
+	})
+	return out, err
+}
+
+// Delete removes a record; version, when non-zero, must be current.
+func (s *Service) Delete(ctx context.Context, actor tenant.Actor, object, id string, version int64) error {
+	now := s.now().UTC()
+	return s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		cur, err := s.Get(ctx, actor, object, id)
+		if err != nil {
+			return err
+		}
+		if !access.CanRecord(actor, object, access.Delete, cur.OwnerID) {
+			return apperr.Forbidden()
+		}
+		if version != 0 && version != cur.Version {
+			return apperr.Conflict("the record was changed by someone else (version %d, you sent %d)", cur.Version, version).
+				WithDetail("current_version", cur.Version)
+		}
+		if err := s.store.DeleteRecord(ctx, actor.TenantID, object, id, cur.Version); err != nil {
+			return err
+		}
+		ev := audit.New(actor, now, audit.ActionRecordDeleted, object, cur.ID, cur.Name)
+		// The before values keep what was deleted recoverable from the trail.
+		ev.Changes = audit.Diff(auditFields(cur), nil)
+		return s.store.AppendAudit(ctx, ev)
+	})
+}
+
+// History returns the audit events of one record, newest first.
+func (s *Service) History(ctx context.Context, actor tenant.Actor, object, id string, beforeSeq int64, limit int) ([]audit.Event, int64, error) {
+	if _, err := s.Get(ctx, actor, object, id); err != nil {
+		return nil, 0, err
+	}
+	return audit.NewService(s.store).Query(ctx, actor, audit.Filter{ObjectType: object, ObjectID: id, BeforeSeq: beforeSeq, Limit: limit})
+}
+
+// ListQuery is a list request as a client states it.
+type ListQuery struct {
+	Limit   int
+	Cursor  string
+	Sort    string // field or system column, "-" prefix for descending
+	Q       string
+	Filters map[string]string
+}
+
+// List returns one page of records the actor may read and the cursor of
+// the next page ("" on the last one).
+func (s *Service) List(ctx context.Context, actor tenant.Actor, object string, q ListQuery) ([]Record, string, error) {
+	owner, ok := access.OwnerFilter(actor, object)
+	if !ok {
+		return nil, "", apperr.NotFound("object")
+	}
+	obj, err := s.store.Object(ctx, actor.TenantID, object)
+	if err != nil {
+		return nil, "", err
+	}
+	spec, err := buildSpec(obj, q)
+	if err != nil {
+		return nil, "", err
+	}
+	if owner != "" {
+		if spec.OwnerID != "" && spec.OwnerID != owner {
+			return nil, "", nil
+		}
+		spec.OwnerID = owner
+	}
+	want := spec.Limit
+	spec.Limit = want + 1
+	rows, err := s.store.ListRecords(ctx, actor.TenantID, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) > want {
+		rows = rows[:want]
+		last := rows[want-1]
+		next = encodeCursor(Cursor{Sort: q.Sort, Value: last.SortValue, ID: last.Record.ID})
+	}
+	out := make([]Record, len(rows))
+	for i, r := range rows {
+		out[i] = r.Record
+	}
+	return out, next, nil
+}
+
+const maxQueryLength = 100
+
+func buildSpec(obj Object, q ListQuery) (ListSpec, error) {
+	spec := ListSpec{Object: obj.Name, Limit: q.Limit}
+	if spec.Limit == 0 {
+		spec.Limit = 50
+	}
+	if spec.Limit < 1 || spec.Limit > 200 {
+		return ListSpec{}, apperr.Invalid("limit must be between 1 and 200")
+	}
+	sort := q.Sort
+	if sort == "" {
+		sort = "-" + SortCreatedAt
+	}
+	name, desc := strings.CutPrefix(sort, "-")
+	spec.Desc = desc
+	switch name {
+	case SortCreatedAt, SortUpdatedAt, SortName:
+		spec.SortColumn = name
+	default:
+		fl, ok := obj.Field(name)
+		if !ok || !fl.Type.Sortable() {
+			return ListSpec{}, apperr.Invalid("cannot sort by %q", truncate(name, 60))
+		}
+		spec.SortField, spec.SortKind = fl.Name, kindOf(fl.Type)
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil || c.Sort != q.Sort || !tenant.ValidID(c.ID) {
+			return ListSpec{}, apperr.Invalid("invalid cursor (it belongs to another query or was altered)")
+		}
+		if err := normalizeCursorValue(&c, spec); err != nil {
+			return ListSpec{}, err
+		}
+		spec.After = &c
+	}
+	spec.Q = strings.TrimSpace(q.Q)
+	if utf8.RuneCountInString(spec.Q) > maxQueryLength {
+		return ListSpec{}, apperr.Invalid("search text must be at most %d characters", maxQueryLength)
+	}
+	names := make([]string, 0, len(q.Filters))
+	for k := range q.Filters {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	bad := map[string]string{}
+	for _, name := range names {
+		raw := q.Filters[name]
+		if name == "owner_id" {
+			if !tenant.ValidID(raw) {
+				bad[name] = "must be a user id"
+			}
+			spec.OwnerID = raw
+			continue
+		}
+		fl, ok := obj.Field(name)
+		if !ok {
+			bad[truncate(name, 60)] = "unknown field"
+			continue
+		}
+		if fl.Type == TypeTextarea {
+			bad[name] = "long text fields cannot be filtered"
+			continue
+		}
+		v, msg := ParseFormValue(fl, raw)
+		if msg != "" || v == nil {
+			if msg == "" {
+				msg = "a value is required"
+			}
+			bad[name] = msg
+			continue
+		}
+		if b, ok := v.(bool); ok {
+			v = boolInt(b)
+		}
+		spec.Filters = append(spec.Filters, FieldFilter{Field: name, Kind: kindOf(fl.Type), Value: v})
+	}
+	if len(bad) > 0 {
+		return ListSpec{}, apperr.InvalidFields(bad)
+	}
+	return spec, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// normalizeCursorValue restores the Go type the store compares with,
+// since JSON turns every number into float64.
+func normalizeCursorValue(c *Cursor, spec ListSpec) error {
+	bad := apperr.Invalid("invalid cursor")
+	switch {
+	case spec.SortColumn == SortCreatedAt || spec.SortColumn == SortUpdatedAt:
+		f, ok := c.Value.(float64)
+		if !ok {
+			return bad
+		}
+		c.Value = int64(f)
+	case spec.SortColumn == SortName || spec.SortKind == KindText:
+		if _, ok := c.Value.(string); !ok {
+			return bad
+		}
+	case spec.SortKind == KindNumber:
+		if _, ok := c.Value.(float64); !ok {
+			return bad
+		}
+	case spec.SortKind == KindBool:
+		f, ok := c.Value.(float64)
+		if !ok {
+			return bad
+		}
+		c.Value = int64(f)
+	}
+	return nil
+}
+
+func encodeCursor(c Cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (Cursor, error) {
+	var c Cursor
+	if len(s) > 2048 {
+		return c, fmt.Errorf("cursor too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&c)
+	return c, err
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// Names returns the display names of the given records of object that
+// the actor may read; others are left out.
+func (s *Service) Names(ctx context.Context, actor tenant.Actor, object string, ids []string) map[string]string {
+	out := map[string]string{}
+	for _, id := range ids {
+		if _, done := out[id]; done || !tenant.ValidID(id) {
+			continue
+		}
+		r, err := s.Get(ctx, actor, object, id)
+		if err == nil {
+			out[id] = r.Name
+		}
+	}
+	return out
+}
