@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/havencrm/haven/access"
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/tenant"
 )
@@ -122,12 +123,22 @@ type Service struct {
 // NewService returns an audit query service.
 func NewService(s Store) *Service { return &Service{store: s} }
 
-// Authorizer decides whether an actor may read the tenant's audit log.
-type Authorizer func(actor tenant.Actor) bool
-
-// Query returns events newest first, and the sequence to pass as BeforeSeq
-// for the next page (0 on the last page).
+// Query returns the tenant's events newest first (admins only), and the
+// sequence to pass as BeforeSeq for the next page (0 on the last page).
 func (s *Service) Query(ctx context.Context, actor tenant.Actor, f Filter) ([]Event, int64, error) {
+	if !access.CanReadAudit(actor) {
+		return nil, 0, apperr.Forbidden()
+	}
+	return s.query(ctx, actor.TenantID, f)
+}
+
+// Trail returns the events of one object, for callers that have already
+// checked the actor may read that object.
+func (s *Service) Trail(ctx context.Context, tid tenant.ID, objectType, objectID string, beforeSeq int64, limit int) ([]Event, int64, error) {
+	return s.query(ctx, tid, Filter{ObjectType: objectType, ObjectID: objectID, BeforeSeq: beforeSeq, Limit: limit})
+}
+
+func (s *Service) query(ctx context.Context, tid tenant.ID, f Filter) ([]Event, int64, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
@@ -136,7 +147,7 @@ func (s *Service) Query(ctx context.Context, actor tenant.Actor, f Filter) ([]Ev
 	}
 	want := f.Limit
 	f.Limit = want + 1
-	events, err := s.store.QueryAudit(ctx, actor.TenantID, f)
+	events, err := s.store.QueryAudit(ctx, tid, f)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -496,7 +496,7 @@ func (s *Service) History(ctx context.Context, actor tenant.Actor, object, id st
 	if _, err := s.Get(ctx, actor, object, id); err != nil {
 		return nil, 0, err
 	}
-	return audit.NewService(s.store).Query(ctx, actor, audit.Filter{ObjectType: object, ObjectID: id, BeforeSeq: beforeSeq, Limit: limit})
+	return audit.NewService(s.store).Trail(ctx, actor.TenantID, object, id, beforeSeq, limit)
 }
 
 // ListQuery is a list request as a client states it.

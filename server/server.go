@@ -1,0 +1,164 @@
+// Package server assembles Haven: it opens the database, runs migrations,
+// wires the domain services into the API and the web UI behind one
+// security middleware chain, and serves them until asked to stop.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/havencrm/haven/api"
+	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/config"
+	"github.com/havencrm/haven/identity"
+	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/provision"
+	"github.com/havencrm/haven/records"
+	"github.com/havencrm/haven/store"
+	"github.com/havencrm/haven/web"
+)
+
+// App is the assembled application without its listeners: what the CLI
+// commands and tests use.
+type App struct {
+	Config      config.Config
+	Log         *slog.Logger
+	DB          *store.DB
+	Identity    *identity.Service
+	Records     *records.Service
+	Audit       *audit.Service
+	Provisioner *provision.Provisioner
+}
+
+// OpenApp opens the configured database, applies migrations and builds
+// the services.
+func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), store.Options{AppRole: cfg.DBAppRole})
+	if err != nil {
+		return nil, err
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("applied migrations", "migrations", applied, "dialect", db.Dialect())
+	}
+	hasher, err := identity.NewHasher(identity.HashParams{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	now := time.Now
+	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax}, now)
+	recs := records.NewService(db, now)
+	return &App{
+		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: audit.NewService(db),
+		Provisioner: provision.New(db, recs, ids, now),
+	}, nil
+}
+
+// Close closes the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+// Handler returns the full HTTP handler: API, web UI and middleware.
+func (a *App) Handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	api.New(api.Deps{
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, DB: a.DB, Log: a.Log,
+		MaxBodyBytes: a.Config.MaxBodyBytes,
+	}).Register(mux)
+	ui, err := web.New(web.Deps{
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, Log: a.Log,
+		SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ui.Register(mux)
+	return httpx.Chain(mux,
+		httpx.RequestIDs,
+		httpx.AccessLog(a.Log),
+		httpx.Recover(a.Log),
+		httpx.SecurityHeaders(a.Config.TLSCert != ""),
+	), nil
+}
+
+// Server is a running HTTP server.
+type Server struct {
+	app  *App
+	http *http.Server
+	ln   net.Listener
+}
+
+// Listen binds the configured address (port 0 picks a free port).
+func (a *App) Listen() (*Server, error) {
+	h, err := a.Handler()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", a.Config.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", a.Config.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	if a.Config.TLSCert != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return &Server{app: a, http: srv, ln: ln}, nil
+}
+
+// URL is the server's base URL.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.app.Config.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Serve answers requests until ctx is done, then stops accepting new
+// connections and lets in-flight requests finish within the shutdown
+// timeout.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.app.Config.TLSCert != "" {
+			err = s.http.ServeTLS(s.ln, s.app.Config.TLSCert, s.app.Config.TLSKey)
+		} else {
+			err = s.http.Serve(s.ln)
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.app.Log.Info("shutting down", "timeout", s.app.Config.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.app.Config.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
