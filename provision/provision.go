@@ -50,6 +50,9 @@ func New(store Store, objects ObjectSeeder, admins AdminCreator, now func() time
 
 // Input describes a tenant to create.
 type Input struct {
+	// ID is the new tenant's ID; empty means a fresh one. Callers that
+	// must put more work into the same transaction choose it up front.
+	ID          tenant.ID
 	Slug        string
 	Name        string
 	AdminEmail  string
@@ -90,7 +93,10 @@ func (p *Provisioner) CreateTenant(ctx context.Context, in Input) (Result, error
 	if in.AdminName == "" {
 		in.AdminName = "Administrator"
 	}
-	t := tenant.Tenant{ID: tenant.ID(tenant.NewID()), Slug: in.Slug, Name: in.Name, Status: tenant.StatusActive,
+	if in.ID == "" {
+		in.ID = tenant.ID(tenant.NewID())
+	}
+	t := tenant.Tenant{ID: in.ID, Slug: in.Slug, Name: in.Name, Status: tenant.StatusActive,
 		ContractStart: now, ContractEnd: in.ContractEnd, CreatedAt: now}
 	var res Result
 	err := p.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {

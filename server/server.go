@@ -34,6 +34,7 @@ type App struct {
 	Records     *records.Service
 	Audit       *audit.Service
 	Provisioner *provision.Provisioner
+	metrics     *metrics
 }
 
 // OpenApp opens the configured database, applies migrations and builds
@@ -61,7 +62,7 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	recs := records.NewService(db, now)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: audit.NewService(db),
-		Provisioner: provision.New(db, recs, ids, now),
+		Provisioner: provision.New(db, recs, ids, now), metrics: newMetrics(),
 	}, nil
 }
 
@@ -84,6 +85,7 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	ui.Register(mux)
 	return httpx.Chain(mux,
+		a.metrics.instrument,
 		httpx.RequestIDs,
 		httpx.AccessLog(a.Log),
 		httpx.Recover(a.Log),
@@ -136,6 +138,13 @@ func (s *Server) URL() string {
 // connections and lets in-flight requests finish within the shutdown
 // timeout.
 func (s *Server) Serve(ctx context.Context) error {
+	if addr := s.app.Config.MetricsAddr; addr != "" {
+		bound, _, err := s.app.metrics.serve(ctx, addr)
+		if err != nil {
+			return err
+		}
+		s.app.Log.Info("metrics listening", "url", "http://"+bound+"/metrics")
+	}
 	errc := make(chan error, 1)
 	go func() {
 		var err error

@@ -138,4 +138,3 @@ func TestRowLevelSecurity(t *testing.T) {
 }
 
 func auditAll() store.AuditFilter { return store.AuditFilter{Limit: 1000} }
-
