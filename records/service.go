@@ -515,23 +515,29 @@ func (s *Service) List(ctx context.Context, actor tenant.Actor, object string, q
 	if !ok {
 		return nil, "", apperr.NotFound("object")
 	}
-	obj, err := s.store.Object(ctx, actor.TenantID, object)
-	if err != nil {
-		return nil, "", err
-	}
-	spec, err := buildSpec(obj, q)
-	if err != nil {
-		return nil, "", err
-	}
-	if owner != "" {
-		if spec.OwnerID != "" && spec.OwnerID != owner {
-			return nil, "", nil
+	var rows []Listed
+	var want int
+	// One read transaction: the metadata and the page come from the same snapshot.
+	err := s.store.ReadTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		obj, err := s.store.Object(ctx, actor.TenantID, object)
+		if err != nil {
+			return err
 		}
-		spec.OwnerID = owner
-	}
-	want := spec.Limit
-	spec.Limit = want + 1
-	rows, err := s.store.ListRecords(ctx, actor.TenantID, spec)
+		spec, err := buildSpec(obj, q)
+		if err != nil {
+			return err
+		}
+		if owner != "" {
+			if spec.OwnerID != "" && spec.OwnerID != owner {
+				return nil // asking for another owner's records: none visible
+			}
+			spec.OwnerID = owner
+		}
+		want = spec.Limit
+		spec.Limit = want + 1
+		rows, err = s.store.ListRecords(ctx, actor.TenantID, spec)
+		return err
+	})
 	if err != nil {
 		return nil, "", err
 	}

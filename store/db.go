@@ -229,11 +229,12 @@ func (db *DB) inTx(ctx context.Context, tenantID tenant.ID, write bool, fn func(
 		}
 	}()
 	if db.pool != nil {
-		if _, err := tx.ExecContext(ctx, "SET LOCAL ROLE "+quoteIdent(db.appRole)); err != nil {
-			return fmt.Errorf("switch to application role %q: %w", db.appRole, err)
-		}
-		if _, err := tx.ExecContext(ctx, "SELECT set_config('haven.tenant_id', $1, true)", string(tenantID)); err != nil {
-			return fmt.Errorf("set tenant: %w", err)
+		// One round trip switches to the application role (so row-level
+		// security applies even to an owner or superuser connection) and
+		// names the tenant; both end with the transaction.
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('role', $1, true), set_config('haven.tenant_id', $2, true)",
+			db.appRole, string(tenantID)); err != nil {
+			return fmt.Errorf("switch to application role %q for the tenant: %w", db.appRole, err)
 		}
 	}
 	st := &txState{tx: tx, tenant: tenantID, write: write}
@@ -245,10 +246,6 @@ func (db *DB) inTx(ctx context.Context, tenantID tenant.ID, write bool, fn func(
 	}
 	committed = true
 	return nil
-}
-
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
 // micros and fromMicros store times as UTC Unix microseconds, the one

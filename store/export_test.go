@@ -21,3 +21,13 @@ func RawExec(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 type AuditFilter = audit.Filter
+
+// RawWriter returns the underlying write connection pool, for benchmarks
+// that compare Haven's paths with bare SQL.
+func RawWriter(db *DB) *sql.DB { return db.writer }
+
+// RawReader returns the underlying read connection pool.
+func RawReader(db *DB) *sql.DB { return db.reader }
+
+// Rebind turns "?" placeholders into the engine's own.
+func Rebind(db *DB, q string) string { return db.dialect.rebind(q) }

@@ -14,7 +14,7 @@ import (
 	"github.com/havencrm/haven/tenant"
 )
 
-func newTenant(t *testing.T, db *store.DB, slug string) provision.Result {
+func newTenant(t testing.TB, db *store.DB, slug string) provision.Result {
 	t.Helper()
 	hasher, err := identity.NewHasher(identity.HashParams{MemoryKiB: 8192, Iterations: 1, Parallelism: 1})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/havencrm/haven/internal/testenv"
 	"github.com/havencrm/haven/store"
 )
 
@@ -70,7 +71,7 @@ func NewPostgresDatabase(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv(EnvPostgres)
 	if admin == "" {
-		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to run them", EnvPostgres)
+		testenv.SkipOrFail(t, "PostgreSQL tests skipped: set "+EnvPostgres+" (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to run them")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
