@@ -3,7 +3,6 @@ package store
 import (
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -46,13 +45,4 @@ func mapErr(err error) error {
 		return err
 	}
 	return err
-}
-
-// uniqueViolationOn reports whether err is a uniqueness conflict on an
-// index or column whose name contains part.
-func uniqueViolationOn(err error, part string) bool {
-	if !apperr.Is(err, apperr.KindConflict) {
-		return false
-	}
-	return strings.Contains(err.Error(), part)
 }
