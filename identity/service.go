@@ -209,6 +209,14 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 		if err != nil {
 			return err
 		}
+		// A suspended tenant's sessions stop at once, like a deactivated user's.
+		t, err := s.store.Tenant(ctx, tid)
+		if err != nil {
+			return err
+		}
+		if t.Status != tenant.StatusActive {
+			return apperr.Unauthenticated()
+		}
 		u, err := s.store.User(ctx, tid, sess.UserID)
 		if err != nil {
 			return err

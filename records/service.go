@@ -109,6 +109,9 @@ type Store interface {
 	DeleteRecord(ctx context.Context, tenantID tenant.ID, object, id string, version int64) error
 	Record(ctx context.Context, tenantID tenant.ID, object, id string) (Record, error)
 	ListRecords(ctx context.Context, tenantID tenant.ID, spec ListSpec) ([]Listed, error)
+	// IsActiveUser reports whether id is an active user of the tenant, so
+	// records are never given to someone who cannot sign in.
+	IsActiveUser(ctx context.Context, tenantID tenant.ID, id string) (bool, error)
 	AppendAudit(ctx context.Context, e audit.Event) error
 	QueryAudit(ctx context.Context, tenantID tenant.ID, f audit.Filter) ([]audit.Event, error)
 }
@@ -343,6 +346,11 @@ func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string,
 	now := s.now().UTC()
 	var out Record
 	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if ownerID != actor.UserID {
+			if err := s.checkOwner(ctx, actor.TenantID, ownerID); err != nil {
+				return err
+			}
+		}
 		obj, err := s.store.Object(ctx, actor.TenantID, object)
 		if err != nil {
 			return err
@@ -371,6 +379,21 @@ func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string,
 		return s.store.AppendAudit(ctx, ev)
 	})
 	return out, err
+}
+
+func (s *Service) checkOwner(ctx context.Context, tid tenant.ID, ownerID string) error {
+	bad := apperr.InvalidFields(map[string]string{"owner_id": "must be an active user of this tenant"})
+	if !tenant.ValidID(ownerID) {
+		return bad
+	}
+	ok, err := s.store.IsActiveUser(ctx, tid, ownerID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return bad
+	}
+	return nil
 }
 
 func auditFields(r Record) map[string]any {
@@ -445,6 +468,9 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 		if ownerID != "" && ownerID != cur.OwnerID {
 			if !access.CanAssignOwner(actor) {
 				return apperr.Forbidden()
+			}
+			if err := s.checkOwner(ctx, actor.TenantID, ownerID); err != nil {
+				return err
 			}
 			next.OwnerID = ownerID
 		}

@@ -262,3 +262,12 @@ func (db *DB) RevokeUserSessions(ctx context.Context, tid tenant.ID, userID, exc
 	})
 	return int(n), err
 }
+
+// IsActiveUser reports whether id is an active user of the tenant.
+func (db *DB) IsActiveUser(ctx context.Context, tid tenant.ID, id string) (bool, error) {
+	var n int
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		return q.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE tenant_id = ? AND id = ? AND status = 'active'`, string(tid), id).Scan(&n)
+	})
+	return n > 0, err
+}

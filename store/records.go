@@ -50,6 +50,9 @@ func (db *DB) Objects(ctx context.Context, tid tenant.ID) ([]records.Object, err
 
 // Object returns one object with its fields.
 func (db *DB) Object(ctx context.Context, tid tenant.ID, name string) (records.Object, error) {
+	if name == "" {
+		return records.Object{}, apperr.NotFound("object")
+	}
 	objs, err := db.objects(ctx, tid, name)
 	if err != nil {
 		return records.Object{}, err

@@ -138,7 +138,10 @@ func SecurityHeaders(tls bool) func(http.Handler) http.Handler {
 				"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "no-referrer")
+			// same-origin rather than no-referrer: browsers send "Origin: null"
+			// on same-site form posts under no-referrer, which would defeat the
+			// web UI's Origin check; nothing is sent to other sites either way.
+			h.Set("Referrer-Policy", "same-origin")
 			h.Set("Cross-Origin-Opener-Policy", "same-origin")
 			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 			if tls {
