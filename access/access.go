@@ -90,6 +90,9 @@ func OwnerFilter(actor tenant.Actor, object string) (ownerID string, ok bool) {
 		return "", false
 	}
 	if p.Scope == ScopeOwn {
+		if actor.UserID == "" {
+			return "", false
+		}
 		return actor.UserID, true
 	}
 	return "", true

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -208,7 +209,9 @@ func (l *Loader) Load() (Config, error) {
 			return cfg, fmt.Errorf("read config file: %w", err)
 		}
 		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
 			return cfg, fmt.Errorf("config file %s: %w", file, err)
 		}
 		keys := make([]string, 0, len(m))
@@ -221,7 +224,18 @@ func (l *Loader) Load() (Config, error) {
 			if !ok {
 				return cfg, fmt.Errorf("config file %s: unknown setting %q", file, k)
 			}
-			if err := s.set(&cfg, fmt.Sprint(m[k])); err != nil {
+			var v string
+			switch x := m[k].(type) {
+			case string:
+				v = x
+			case json.Number:
+				v = x.String()
+			case bool:
+				v = strconv.FormatBool(x)
+			default:
+				return cfg, fmt.Errorf("config file %s: %s must be a string or a number", file, k)
+			}
+			if err := s.set(&cfg, v); err != nil {
 				return cfg, fmt.Errorf("config file %s: %s %w", file, k, err)
 			}
 		}

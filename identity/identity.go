@@ -65,6 +65,9 @@ type Session struct {
 type TxRunner interface {
 	WriteTx(ctx context.Context, tenantID tenant.ID, fn func(ctx context.Context) error) error
 	ReadTx(ctx context.Context, tenantID tenant.ID, fn func(ctx context.Context) error) error
+	// LockTenant, called first in a write transaction, keeps every other
+	// write transaction of the tenant waiting until this one ends.
+	LockTenant(ctx context.Context, tenantID tenant.ID) error
 }
 
 // TenantStore reads tenants.

@@ -98,12 +98,17 @@ func decodeHash(encoded string) (HashParams, []byte, []byte, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
 		return HashParams{}, nil, nil, errors.New("bad argon2 parameters")
 	}
+	// Bound the parameters: argon2.IDKey panics on t=0 or p=0, and a huge
+	// m or t would let a tampered hash exhaust memory or CPU.
+	if p.Iterations < 1 || p.Iterations > 100 || p.Parallelism < 1 || p.MemoryKiB < 8*1024 || p.MemoryKiB > 4<<20 {
+		return HashParams{}, nil, nil, errors.New("argon2 parameters out of range")
+	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
 		return HashParams{}, nil, nil, errors.New("bad salt")
 	}
 	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 {
+	if err != nil || len(key) < 16 || len(key) > 64 {
 		return HashParams{}, nil, nil, errors.New("bad key")
 	}
 	return p, salt, key, nil

@@ -116,6 +116,20 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		ExpiresAt: now.Add(s.sessions.AbsoluteTimeout), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
 	}
 	err = s.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
+		if err := s.store.LockTenant(ctx, t.ID); err != nil {
+			return err
+		}
+		// The user may have been deactivated or given a new password while
+		// the password was being verified: write the fresh row, never the
+		// copy read before.
+		cur, err := s.store.User(ctx, t.ID, u.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != StatusActive || cur.PasswordHash != u.PasswordHash {
+			return apperr.InvalidCredentials()
+		}
+		u = cur
 		if err := s.store.InsertSession(ctx, t.ID, sess); err != nil {
 			return err
 		}
@@ -286,6 +300,17 @@ func (s *Service) ChangePassword(ctx context.Context, actor tenant.Actor, curren
 		return apperr.Internal(err)
 	}
 	return s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if err := s.store.LockTenant(ctx, actor.TenantID); err != nil {
+			return err
+		}
+		cur, err := s.store.User(ctx, actor.TenantID, u.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != StatusActive || cur.PasswordHash != u.PasswordHash {
+			return apperr.InvalidCredentials()
+		}
+		u = cur
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
 		if err := s.store.UpdateUser(ctx, actor.TenantID, u); err != nil {
 			return err
@@ -463,6 +488,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor tenant.Actor, id string,
 	now := s.now().UTC()
 	var out User
 	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if err := s.store.LockTenant(ctx, actor.TenantID); err != nil {
+			return err
+		}
 		u, err := s.lookup(ctx, actor.TenantID, id)
 		if err != nil {
 			return err
@@ -524,6 +552,9 @@ func (s *Service) Deactivate(ctx context.Context, actor tenant.Actor, id string)
 	now := s.now().UTC()
 	var out User
 	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if err := s.store.LockTenant(ctx, actor.TenantID); err != nil {
+			return err
+		}
 		u, err := s.lookup(ctx, actor.TenantID, id)
 		if err != nil {
 			return err
@@ -571,6 +602,9 @@ func (s *Service) ResetPassword(ctx context.Context, actor tenant.Actor, id stri
 	}
 	now := s.now().UTC()
 	err = s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		if err := s.store.LockTenant(ctx, actor.TenantID); err != nil {
+			return err
+		}
 		u, err := s.lookup(ctx, actor.TenantID, id)
 		if err != nil {
 			return err

@@ -23,7 +23,7 @@ const (
 	maxNumberMagnitude = 1e15
 )
 
-var phonePattern = regexp.MustCompile(`^\+?[0-9][0-9 ()\-]{3,30}[0-9]$`)
+var phonePattern = regexp.MustCompile(`^\+?[0-9(][0-9 ()\-]{3,30}[0-9]$`)
 
 // decodeValue validates one raw JSON value against a field and returns
 // its canonical stored form; nil means "clear the field".

@@ -190,6 +190,21 @@ func (db *DB) Users(ctx context.Context, tid tenant.ID, afterID string, limit in
 	return out, err
 }
 
+// LockTenant makes the caller's write transaction the only one of its
+// tenant until it ends, as every SQLite write transaction already is. On
+// PostgreSQL it locks the tenant's audit head, which the transaction's
+// audit append would lock anyway, only earlier, so that reads made after
+// it cannot go stale before the commit.
+func (db *DB) LockTenant(ctx context.Context, tid tenant.ID) error {
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		if db.pool == nil {
+			return nil
+		}
+		var seq int64
+		return mapErr(q.queryRow(ctx, `SELECT last_seq FROM audit_heads WHERE tenant_id = ? FOR UPDATE`, string(tid)).Scan(&seq))
+	})
+}
+
 // CountActiveAdmins counts the tenant's active admins.
 func (db *DB) CountActiveAdmins(ctx context.Context, tid tenant.ID) (int, error) {
 	var n int

@@ -271,7 +271,12 @@ func (db *DB) ListRecords(ctx context.Context, tid tenant.ID, spec records.ListS
 		args = append(args, "%"+escapeLike(spec.Q)+"%")
 	}
 	for _, f := range spec.Filters {
-		where.WriteString(` AND ` + db.dialect.jsonField(toJSONKind(f.Kind)) + ` = ?`)
+		expr := db.dialect.jsonField(toJSONKind(f.Kind))
+		if f.Kind == records.KindBool {
+			// An absent boolean reads as false, as the forms store it.
+			expr = "COALESCE(" + expr + ", 0)"
+		}
+		where.WriteString(` AND ` + expr + ` = ?`)
 		args = append(args, db.dialect.jsonKey(f.Field), f.Value)
 	}
 	if spec.After != nil {
