@@ -116,18 +116,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		ExpiresAt: now.Add(s.sessions.AbsoluteTimeout), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
 	}
 	err = s.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
-		if err := s.store.LockTenant(ctx, t.ID); err != nil {
-			return err
-		}
-		// The user may have been deactivated or given a new password while
-		// the password was being verified: write the fresh row, never the
-		// copy read before.
-		cur, err := s.store.User(ctx, t.ID, u.ID)
+		cur, err := s.relockVerified(ctx, t.ID, u)
 		if err != nil {
 			return err
-		}
-		if cur.Status != StatusActive || cur.PasswordHash != u.PasswordHash {
-			return apperr.InvalidCredentials()
 		}
 		u = cur
 		if err := s.store.InsertSession(ctx, t.ID, sess); err != nil {
@@ -156,6 +147,24 @@ func (s *Service) loginFailed(ctx context.Context, actor tenant.Actor, now time.
 		return err
 	}
 	return apperr.InvalidCredentials()
+}
+
+// relockVerified locks the tenant's writes and re-reads a user whose
+// password was verified before the transaction began. The user may have
+// been deactivated or given a new password meanwhile: the caller must
+// write the fresh row, never the copy read before.
+func (s *Service) relockVerified(ctx context.Context, tid tenant.ID, verified User) (User, error) {
+	if err := s.store.LockTenant(ctx, tid); err != nil {
+		return User{}, err
+	}
+	cur, err := s.store.User(ctx, tid, verified.ID)
+	if err != nil {
+		return User{}, err
+	}
+	if cur.Status != StatusActive || cur.PasswordHash != verified.PasswordHash {
+		return User{}, apperr.InvalidCredentials()
+	}
+	return cur, nil
 }
 
 // tokenPrefix marks Haven session tokens so that secret scanners find
@@ -300,15 +309,9 @@ func (s *Service) ChangePassword(ctx context.Context, actor tenant.Actor, curren
 		return apperr.Internal(err)
 	}
 	return s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
-		if err := s.store.LockTenant(ctx, actor.TenantID); err != nil {
-			return err
-		}
-		cur, err := s.store.User(ctx, actor.TenantID, u.ID)
+		cur, err := s.relockVerified(ctx, actor.TenantID, u)
 		if err != nil {
 			return err
-		}
-		if cur.Status != StatusActive || cur.PasswordHash != u.PasswordHash {
-			return apperr.InvalidCredentials()
 		}
 		u = cur
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
