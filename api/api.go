@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -12,9 +13,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/audit"
@@ -152,6 +156,10 @@ func (a *API) Register(mux *http.ServeMux) {
 
 func (a *API) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cleanURL(r) {
+			a.writeError(w, r, apperr.Invalid("the request URL holds characters that are not allowed"))
+			return
+		}
 		if rt.Public {
 			rt.handler(w, r, nil)
 			return
@@ -255,8 +263,14 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 			return apperr.Invalid("the request body must be application/json")
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, a.d.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.d.MaxBodyBytes))
+	if err != nil {
+		return decodeErr(err, a.d.MaxBodyBytes)
+	}
+	if err := exactKeys(raw, dst); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeErr(err, a.d.MaxBodyBytes)
@@ -326,4 +340,52 @@ func seqNext(n int64) string {
 		return ""
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// cleanURL reports whether the path and every query key and value are
+// valid UTF-8 without control characters (PostgreSQL refuses NUL and
+// invalid UTF-8 in text parameters).
+func cleanURL(r *http.Request) bool {
+	ok := func(s string) bool { return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) }
+	if !ok(r.URL.Path) {
+		return false
+	}
+	for k, vs := range r.URL.Query() {
+		if !ok(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !ok(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// exactKeys refuses top-level keys that match a field of dst only
+// case-insensitively, which encoding/json would otherwise accept.
+func exactKeys(raw []byte, dst any) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil // the strict decode reports it
+	}
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	for k := range m {
+		if !known[k] {
+			return apperr.Invalid("unknown field %q", k)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -75,6 +76,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		return LoginResult{}, apperr.Invalid("login or password too long")
 	}
 	now := s.now().UTC()
+	if !tenant.ValidSlug(strings.ToLower(in.TenantSlug)) {
+		s.hasher.VerifyDummy(in.Password)
+		return LoginResult{}, apperr.InvalidCredentials()
+	}
 	t, err := s.store.TenantBySlug(ctx, strings.ToLower(in.TenantSlug))
 	if err != nil {
 		if apperr.Is(err, apperr.KindNotFound) {
@@ -98,7 +103,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	}
 	if !ok || err != nil {
 		s.hasher.VerifyDummy(in.Password)
-		return LoginResult{}, s.loginFailed(ctx, actor, now, "", truncate(in.Login, 100), "unknown login")
+		return LoginResult{}, s.loginFailed(ctx, actor, now, "", truncate(printable(in.Login), 100), "unknown login")
 	}
 	actor.UserID, actor.Name, actor.Role = u.ID, u.Name, u.Role
 	if !s.hasher.Verify(u.PasswordHash, in.Password) {
@@ -359,6 +364,8 @@ func (s *Service) applyInput(u *User, in UserInput) error {
 		name := strings.TrimSpace(*in.Name)
 		if name == "" || utf8.RuneCountInString(name) > 100 {
 			bad["name"] = "required, at most 100 characters"
+		} else if printable(name) != name {
+			bad["name"] = "must not contain control characters"
 		}
 		u.Name = name
 	}
@@ -635,4 +642,14 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// printable drops invalid UTF-8 and control characters.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/havencrm/haven/access"
@@ -182,6 +183,8 @@ func (s *Service) AddField(ctx context.Context, actor tenant.Actor, object strin
 	}
 	if fl.Label == "" || utf8.RuneCountInString(fl.Label) > 80 {
 		bad["label"] = "required, at most 80 characters"
+	} else if strings.ContainsFunc(fl.Label+fl.LabelZH, unicode.IsControl) || !utf8.ValidString(fl.Label+fl.LabelZH) {
+		bad["label"] = "must not contain control characters"
 	}
 	if utf8.RuneCountInString(fl.LabelZH) > 80 {
 		bad["label_zh"] = "at most 80 characters"
@@ -237,7 +240,7 @@ func checkOptions(opts []string) string {
 	}
 	seen := map[string]bool{}
 	for _, o := range opts {
-		if strings.TrimSpace(o) != o || o == "" || utf8.RuneCountInString(o) > 100 || !utf8.ValidString(o) {
+		if strings.TrimSpace(o) != o || o == "" || utf8.RuneCountInString(o) > 100 || !utf8.ValidString(o) || strings.ContainsFunc(o, unicode.IsControl) {
 			return "options must be non-empty, without surrounding spaces, at most 100 characters"
 		}
 		if seen[o] {
@@ -270,9 +273,35 @@ func decodeInput(obj Object, in Values) (map[string]any, error) {
 		out[name] = v
 	}
 	if len(bad) > 0 {
-		return nil, apperr.InvalidFields(bad)
+		return out, apperr.InvalidFields(bad)
 	}
 	return out, nil
+}
+
+// joinInvalid merges the per-field details of two validation errors; the
+// first one's reason wins for a field both name.
+func joinInvalid(first, second error) error {
+	if first == nil {
+		return second
+	}
+	if second == nil {
+		return first
+	}
+	a, _ := apperr.As(first)
+	b, _ := apperr.As(second)
+	fa, okA := a.Details["fields"].(map[string]string)
+	fb, okB := b.Details["fields"].(map[string]string)
+	if !okA || !okB {
+		return first
+	}
+	all := map[string]string{}
+	for k, v := range fb {
+		all[k] = v
+	}
+	for k, v := range fa {
+		all[k] = v
+	}
+	return apperr.InvalidFields(all)
 }
 
 // merge applies changes to fields (nil deletes) and checks required fields.
@@ -355,12 +384,9 @@ func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string,
 		if err != nil {
 			return err
 		}
-		changes, err := decodeInput(obj, in)
-		if err != nil {
-			return err
-		}
+		changes, decErr := decodeInput(obj, in)
 		fields, err := merge(obj, nil, changes)
-		if err != nil {
+		if err := joinInvalid(decErr, err); err != nil {
 			return err
 		}
 		if err := s.checkLookups(ctx, actor.TenantID, obj, changes); err != nil {
@@ -453,12 +479,9 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 		if err != nil {
 			return err
 		}
-		changes, err := decodeInput(obj, in)
-		if err != nil {
-			return err
-		}
+		changes, decErr := decodeInput(obj, in)
 		fields, err := merge(obj, cur.Fields, changes)
-		if err != nil {
+		if err := joinInvalid(decErr, err); err != nil {
 			return err
 		}
 		if err := s.checkLookups(ctx, actor.TenantID, obj, changes); err != nil {
@@ -715,8 +738,13 @@ func decodeCursor(s string) (Cursor, error) {
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
-	err = dec.Decode(&c)
-	return c, err
+	if err := dec.Decode(&c); err != nil {
+		return c, err
+	}
+	if dec.More() {
+		return c, fmt.Errorf("trailing data in cursor")
+	}
+	return c, nil
 }
 
 func truncate(s string, n int) string {

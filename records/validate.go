@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/havencrm/haven/tenant"
@@ -40,10 +42,16 @@ func decodeValue(fl Field, raw json.RawMessage) (any, string) {
 		}
 		return checkString(fl, s)
 	case TypeNumber, TypeCurrency:
-		var n json.Number
+		// Decode into any: decoding into json.Number would also accept a
+		// JSON string holding a number ("12").
+		var v any
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
-		if err := dec.Decode(&n); err != nil {
+		if err := dec.Decode(&v); err != nil {
+			return nil, "must be a number"
+		}
+		n, ok := v.(json.Number)
+		if !ok {
 			return nil, "must be a number"
 		}
 		return checkNumber(fl, n.String())
@@ -96,7 +104,10 @@ func checkNumber(fl Field, s string) (any, string) {
 		return nil, "is too large"
 	}
 	if fl.Type == TypeCurrency {
-		if _, frac, ok := strings.Cut(s, "."); ok && len(strings.TrimRight(frac, "0")) > 2 {
+		// Exact decimal arithmetic, so that 1e-3 cannot slip past a look
+		// at the digits after the point.
+		r, ok := new(big.Rat).SetString(s)
+		if !ok || !r.Mul(r, big.NewRat(100, 1)).IsInt() {
 			return nil, "must have at most two decimal places"
 		}
 	}
@@ -107,7 +118,7 @@ func checkString(fl Field, s string) (any, string) {
 	if !utf8.ValidString(s) {
 		return nil, "must be valid UTF-8"
 	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\r' && r != '\t' }) {
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }) {
 		return nil, "must not contain control characters"
 	}
 	max := fl.MaxLength

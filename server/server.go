@@ -57,7 +57,9 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		db.Close()
 		return nil, err
 	}
-	now := time.Now
+	// Times are stored in microseconds; what a write answers must equal
+	// what a later read returns.
+	now := func() time.Time { return time.Now().Truncate(time.Microsecond) }
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax}, now)
 	recs := records.NewService(db, now)
 	return &App{

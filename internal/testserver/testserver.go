@@ -37,7 +37,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	cfg.DataDir = t.TempDir()
 	// Cheaper hashing keeps the suite fast; the parameters are still argon2id.
 	cfg.Argon2MemoryKiB, cfg.Argon2Iterations = 8192, 1
-	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.ShutdownTimeout = 10 * time.Second
 	if engine == "postgres" {
 		cfg.DatabaseURL = testdb.NewPostgresDatabase(t)
 	}
