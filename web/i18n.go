@@ -289,7 +289,7 @@ var catalog = map[string][2]string{
 
 	// Audit.
 	"audit.title":                  {"Audit log", "审计日志"},
-	"audit.subtitle":               {"Every change and security event in this organization, newest first. The log is append-only and hash-chained.", "本组织的所有变更和安全事件，按时间倒序排列。日志只能追加，并以哈希链防篡改。"},
+	"audit.subtitle":               {"Every change, sign-in and sign-out in this organization, newest first. Entries are only ever added, never changed.", "本组织的所有变更、登录和退出，按时间倒序排列。日志只会追加，从不修改。"},
 	"audit.from":                   {"From", "开始日期"},
 	"audit.to":                     {"To", "结束日期"},
 	"audit.user":                   {"User", "用户"},
