@@ -6,14 +6,17 @@ package api
 import (
 	"bytes"
 	"context"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,11 +31,81 @@ import (
 	"github.com/havencrm/haven/tenant"
 )
 
-//go:embed openapi.json
-var openAPIDocument []byte
+//go:embed openapi.json openapi
+var openAPIFiles embed.FS
 
-// OpenAPIDocument returns the embedded OpenAPI 3 document.
+// openAPIDocument is openapi.json with the fragments under openapi/ merged
+// in: each feature documents its own paths and schemas in a file of its own.
+var openAPIDocument = mustMergeOpenAPI()
+
+// OpenAPIDocument returns the OpenAPI 3 document.
 func OpenAPIDocument() []byte { return openAPIDocument }
+
+func mustMergeOpenAPI() []byte {
+	b, err := mergeOpenAPI(openAPIFiles)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// mergeOpenAPI adds the paths and components of every openapi/*.json
+// fragment to openapi.json; a name defined twice is an error.
+func mergeOpenAPI(fsys fs.FS) ([]byte, error) {
+	base, err := fs.ReadFile(fsys, "openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(base, &doc); err != nil {
+		return nil, fmt.Errorf("openapi.json: %w", err)
+	}
+	frags, err := fs.Glob(fsys, "openapi/*.json")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(frags)
+	for _, name := range frags {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		var frag map[string]any
+		if err := json.Unmarshal(b, &frag); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := mergeSection(doc, frag, name, "paths"); err != nil {
+			return nil, err
+		}
+		comps, _ := frag["components"].(map[string]any)
+		docComps, _ := doc["components"].(map[string]any)
+		for kind := range comps {
+			if err := mergeSection(docComps, comps, name, kind); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func mergeSection(dst, src map[string]any, file, key string) error {
+	from, _ := src[key].(map[string]any)
+	if len(from) == 0 {
+		return nil
+	}
+	to, _ := dst[key].(map[string]any)
+	if to == nil {
+		to = map[string]any{}
+		dst[key] = to
+	}
+	for k, v := range from {
+		if _, dup := to[k]; dup {
+			return fmt.Errorf("%s: %s %q is defined twice", file, key, k)
+		}
+		to[k] = v
+	}
+	return nil
+}
 
 // Identity is what the API needs from the identity service.
 type Identity interface {
@@ -85,6 +158,11 @@ type Deps struct {
 	DB           Pinger
 	Log          *slog.Logger
 	MaxBodyBytes int64
+
+	// Login protection (each nil until its feature is wired).
+	Settings SettingsService
+	Lockout  LockoutService
+	Recovery RecoveryService
 }
 
 // API is the JSON API.
@@ -116,6 +194,15 @@ type Route struct {
 
 // Routes lists every endpoint.
 func (a *API) Routes() []Route {
+	routes := a.coreRoutes()
+	// Each login-protection feature keeps its routes beside its handlers.
+	routes = append(routes, a.settingsRoutes()...)
+	routes = append(routes, a.lockoutRoutes()...)
+	routes = append(routes, a.recoveryRoutes()...)
+	return routes
+}
+
+func (a *API) coreRoutes() []Route {
 	return []Route{
 		{Method: "POST", Pattern: "/api/v1/auth/login", Public: true, handler: a.login},
 		{Method: "POST", Pattern: "/api/v1/auth/logout", AllowExpired: true, handler: a.logout},

@@ -27,6 +27,7 @@ const (
 	ActionRecordCreated   = "record.create"
 	ActionRecordUpdated   = "record.update"
 	ActionRecordDeleted   = "record.delete"
+	ActionSettingsUpdated = "settings.update"
 )
 
 // Change is one field's value before and after; nil means absent.

@@ -34,6 +34,7 @@ type App struct {
 	Records     *records.Service
 	Audit       *audit.Service
 	Provisioner *provision.Provisioner
+	Settings    *identity.Settings
 	metrics     *metrics
 }
 
@@ -64,7 +65,7 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	recs := records.NewService(db, now)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: audit.NewService(db),
-		Provisioner: provision.New(db, recs, ids, now), metrics: newMetrics(),
+		Provisioner: provision.New(db, recs, ids, now), Settings: identity.NewSettings(db, now), metrics: newMetrics(),
 	}, nil
 }
 
