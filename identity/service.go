@@ -32,6 +32,7 @@ type Service struct {
 	hasher   *Hasher
 	sessions SessionConfig
 	now      func() time.Time
+	notifier Notifier
 }
 
 // NewService returns the identity service. now is the clock; each
@@ -40,7 +41,7 @@ func NewService(store Store, hasher *Hasher, sessions SessionConfig, now func() 
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, hasher: hasher, sessions: sessions, now: now}
+	return &Service{store: store, hasher: hasher, sessions: sessions, now: now, notifier: nopNotifier{}}
 }
 
 // Hasher returns the password hasher.
@@ -303,8 +304,8 @@ func (s *Service) ChangePassword(ctx context.Context, actor tenant.Actor, curren
 	if !s.hasher.Verify(u.PasswordHash, current) {
 		return apperr.InvalidCredentials()
 	}
-	if v := CheckPassword(next, u.Email, u.Phone, u.Name); len(v) > 0 {
-		return apperr.PasswordPolicy(v)
+	if err := s.validateNewPassword(ctx, actor.TenantID, u, next); err != nil {
+		return err
 	}
 	if s.hasher.Verify(u.PasswordHash, next) {
 		return apperr.PasswordPolicy([]string{"must differ from the current password"})
