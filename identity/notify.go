@@ -21,7 +21,12 @@ type Notifier interface {
 
 // SetNotifier replaces the notifier (nil restores the default, which
 // sends nothing).
-func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
+func (s *Service) SetNotifier(n Notifier) {
+	if n == nil {
+		n = nopNotifier{}
+	}
+	s.notifier = n
+}
 
 type nopNotifier struct{}
 
