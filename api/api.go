@@ -163,6 +163,7 @@ type Deps struct {
 	Settings SettingsService
 	Lockout  LockoutService
 	Recovery RecoveryService
+	Accounts AccountService
 }
 
 // API is the JSON API.
@@ -199,6 +200,7 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.settingsRoutes()...)
 	routes = append(routes, a.lockoutRoutes()...)
 	routes = append(routes, a.recoveryRoutes()...)
+	routes = append(routes, a.accountRoutes()...)
 	return routes
 }
 

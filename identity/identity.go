@@ -109,6 +109,8 @@ type Store interface {
 	TenantStore
 	UserStore
 	SessionStore
+	SessionAdmin
+	OwnershipTransfer
 	AuditAppender
 }
 

@@ -76,7 +76,7 @@ func (a *App) Close() error { return a.DB.Close() }
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	api.New(api.Deps{
-		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, DB: a.DB, Log: a.Log,
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, DB: a.DB, Log: a.Log, Accounts: a.Identity,
 		MaxBodyBytes: a.Config.MaxBodyBytes,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
