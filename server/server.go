@@ -80,7 +80,7 @@ func (a *App) Handler() (http.Handler, error) {
 		MaxBodyBytes: a.Config.MaxBodyBytes,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
-		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, Log: a.Log,
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, Accounts: a.Identity, Log: a.Log,
 		SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
 	})
 	if err != nil {

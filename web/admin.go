@@ -38,6 +38,7 @@ type UserRow struct {
 	MustChange       bool
 	LastLogin        string
 	IsSelf           bool
+	AccountHref      string
 	DeactivateAction string
 	ResetAction      string
 	DeactivateQ      string
@@ -91,6 +92,7 @@ func (w *Web) renderUsers(rw http.ResponseWriter, r *http.Request, rc *reqCtx, f
 			Name: u.Name, Login: u.Login(), Role: u.Role, RoleLabel: translateOr(l, "role."+u.Role, u.Role),
 			StatusLabel: translateOr(l, "status."+string(u.Status), string(u.Status)), Active: u.Status == identity.StatusActive,
 			MustChange: u.MustChangePassword, LastLogin: translate(l, "users.never"), IsSelf: u.ID == rc.p.User.ID,
+			AccountHref:      "/users/" + url.PathEscape(u.ID),
 			DeactivateAction: "/users/" + url.PathEscape(u.ID) + "/deactivate",
 			ResetAction:      "/users/" + url.PathEscape(u.ID) + "/reset-password",
 			DeactivateQ:      translate(l, "users.deactivate_q", u.Name),

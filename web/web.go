@@ -63,6 +63,7 @@ type Deps struct {
 	Records       Records
 	Audit         AuditLog
 	Tenants       Tenants
+	Accounts      Accounts
 	Log           *slog.Logger
 	SecureCookies bool
 	MaxBodyBytes  int64
@@ -91,7 +92,7 @@ type staticFile struct {
 
 // pageNames lists every page template; each is parsed together with the
 // shared layout into its own set.
-var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error"}
+var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account"}
 
 // New returns the web UI, with its templates parsed and static files
 // loaded.
@@ -172,6 +173,11 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.Handle("POST /users/{id}/reset-password", w.authed(w.resetPassword))
 
 	mux.Handle("GET /audit", w.authed(w.auditPage))
+
+	mux.Handle("GET /account", w.authed(w.myAccount))
+	mux.Handle("GET /users/{id}", w.authed(w.accountPage))
+	mux.Handle("POST /users/{id}/offboard", w.authed(w.offboardUser))
+	mux.Handle("POST /sessions/{id}/end", w.authed(w.endSession))
 
 	// Everything else that no other package claims is an HTML 404.
 	mux.HandleFunc("/", w.notFound)
