@@ -10,8 +10,13 @@ import (
 	"github.com/havencrm/haven/tenant"
 )
 
-// AccountService lists and ends sessions and offboards users.
+// AccountService manages a user's credentials (sessions, API tokens) and
+// offboards users.
 type AccountService interface {
+	CreateToken(ctx context.Context, actor tenant.Actor, in identity.TokenInput) (identity.NewToken, error)
+	Tokens(ctx context.Context, actor tenant.Actor, userID string) ([]identity.APIToken, error)
+	RevokeToken(ctx context.Context, actor tenant.Actor, id string) error
+	LiveTokensByUser(ctx context.Context, actor tenant.Actor) (map[string][]identity.APIToken, error)
 	Sessions(ctx context.Context, actor tenant.Actor, userID string) ([]identity.Session, error)
 	EndSession(ctx context.Context, actor tenant.Actor, sessionID string) error
 	Offboard(ctx context.Context, actor tenant.Actor, userID, transferTo string) (identity.OffboardResult, error)

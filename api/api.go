@@ -110,7 +110,7 @@ func mergeSection(dst, src map[string]any, file, key string) error {
 // Identity is what the API needs from the identity service.
 type Identity interface {
 	Login(ctx context.Context, in identity.LoginInput) (identity.LoginResult, error)
-	Authenticate(ctx context.Context, token, ip, userAgent, requestID string) (identity.Principal, error)
+	AuthenticateBearer(ctx context.Context, token, ip, userAgent, requestID string) (identity.Principal, error)
 	Logout(ctx context.Context, actor tenant.Actor) error
 	ChangePassword(ctx context.Context, actor tenant.Actor, current, next string) error
 	CreateUser(ctx context.Context, actor tenant.Actor, in identity.UserInput) (identity.NewUser, error)
@@ -164,6 +164,7 @@ type Deps struct {
 	Lockout  LockoutService
 	Recovery RecoveryService
 	Accounts AccountService
+	MFA      MFAService
 }
 
 // API is the JSON API.
@@ -190,7 +191,10 @@ type Route struct {
 	Public bool
 	// AllowExpired routes stay reachable while the password must change.
 	AllowExpired bool
-	handler      func(w http.ResponseWriter, r *http.Request, p *identity.Principal)
+	// AllowUnenrolled routes stay reachable while a user whose tenant
+	// requires two-step sign-in has not set it up yet.
+	AllowUnenrolled bool
+	handler         func(w http.ResponseWriter, r *http.Request, p *identity.Principal)
 }
 
 // Routes lists every endpoint.
@@ -201,6 +205,8 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.lockoutRoutes()...)
 	routes = append(routes, a.recoveryRoutes()...)
 	routes = append(routes, a.accountRoutes()...)
+	routes = append(routes, a.tokenRoutes()...)
+	routes = append(routes, a.mfaRoutes()...)
 	return routes
 }
 
@@ -259,12 +265,20 @@ func (a *API) wrap(rt Route) http.Handler {
 			a.writeError(w, r, apperr.Unauthenticated())
 			return
 		}
-		p, err := a.d.Identity.Authenticate(r.Context(), token, httpx.ClientIP(r), r.UserAgent(), httpx.RequestID(r.Context()))
+		p, err := a.d.Identity.AuthenticateBearer(r.Context(), token, httpx.ClientIP(r), r.UserAgent(), httpx.RequestID(r.Context()))
 		if err != nil {
 			if apperr.Is(err, apperr.KindUnauthenticated) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="haven", error="invalid_token"`)
 			}
 			a.writeError(w, r, err)
+			return
+		}
+		if p.ReadOnly() && r.Method != http.MethodGet {
+			a.writeError(w, r, apperr.Forbidden().WithDetail("reason", "this API token may only read"))
+			return
+		}
+		if p.MustEnrolMFA && !rt.AllowUnenrolled && !rt.AllowExpired {
+			a.writeError(w, r, apperr.MFAEnrolmentRequired())
 			return
 		}
 		if p.MustChangePassword && !rt.AllowExpired {

@@ -36,7 +36,10 @@ type LoginResponse struct {
 	Token              string    `json:"token"`
 	ExpiresAt          time.Time `json:"expires_at"`
 	MustChangePassword bool      `json:"must_change_password"`
-	User               UserDTO   `json:"user"`
+	// MustEnrollMFA: the tenant requires two-step sign-in and the user has
+	// none yet; until they enrol, other calls answer 403 mfa_enrollment_required.
+	MustEnrollMFA bool    `json:"must_enroll_mfa"`
+	User          UserDTO `json:"user"`
 }
 
 // ChangePasswordRequest is the body of POST /api/v1/auth/password.
@@ -57,6 +60,17 @@ type UserDTO struct {
 	LastLoginAt        *time.Time `json:"last_login_at,omitempty"`
 	CreatedAt          time.Time  `json:"created_at"`
 	UpdatedAt          time.Time  `json:"updated_at"`
+	// APITokens lists the user's live API tokens in the users list, so
+	// that every credential able to act in the tenant is visible there.
+	APITokens []TokenSummaryDTO `json:"api_tokens,omitempty"`
+}
+
+// TokenSummaryDTO names a live API token in the users list.
+type TokenSummaryDTO struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Scope     string    `json:"scope"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // TenantDTO is the caller's tenant.

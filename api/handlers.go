@@ -21,13 +21,15 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, _ *identity.Principa
 	}
 	res, err := a.d.Identity.Login(r.Context(), identity.LoginInput{
 		TenantSlug: req.Tenant, Login: req.Login, Password: req.Password,
+		CaptchaID: req.CaptchaID, CaptchaAnswer: req.CaptchaAnswer, TOTP: req.TOTP,
 		IP: httpx.ClientIP(r), UserAgent: r.UserAgent(), RequestID: httpx.RequestID(r.Context()),
 	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, LoginResponse{Token: res.Token, ExpiresAt: res.ExpiresAt, MustChangePassword: res.MustChangePassword, User: userDTO(res.User)})
+	writeJSON(w, http.StatusOK, LoginResponse{Token: res.Token, ExpiresAt: res.ExpiresAt, MustChangePassword: res.MustChangePassword,
+		MustEnrollMFA: res.MustEnrolMFA, User: userDTO(res.User)})
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, p *identity.Principal) {
@@ -94,9 +96,20 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *identity.Prin
 		a.writeError(w, r, err)
 		return
 	}
+	// Every principal that can act in the tenant shows here: users, and
+	// under each the live API tokens acting as them.
+	tokens, err := a.d.Accounts.LiveTokensByUser(r.Context(), p.Actor)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	out := UserList{Items: make([]UserDTO, 0, len(users)), NextCursor: next}
 	for _, u := range users {
-		out.Items = append(out.Items, userDTO(u))
+		dto := userDTO(u)
+		for _, t := range tokens[u.ID] {
+			dto.APITokens = append(dto.APITokens, TokenSummaryDTO{ID: t.ID, Name: t.Name, Scope: t.Scope, ExpiresAt: t.ExpiresAt})
+		}
+		out.Items = append(out.Items, dto)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

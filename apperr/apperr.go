@@ -47,19 +47,20 @@ func (k Kind) String() string {
 
 // Stable public codes (see API.md).
 const (
-	CodeInvalidRequest     = "invalid_request"
-	CodeInvalidCredentials = "invalid_credentials"
-	CodeUnauthenticated    = "unauthenticated"
-	CodeMFARequired        = "mfa_required"
-	CodeCaptchaRequired    = "captcha_required"
-	CodePasswordExpired    = "password_expired"
-	CodeForbidden          = "forbidden"
-	CodeNotFound           = "not_found"
-	CodeConflict           = "conflict"
-	CodePasswordPolicy     = "password_policy"
-	CodeAccountLocked      = "account_locked"
-	CodeRateLimited        = "rate_limited"
-	CodeInternal           = "internal"
+	CodeInvalidRequest       = "invalid_request"
+	CodeInvalidCredentials   = "invalid_credentials"
+	CodeUnauthenticated      = "unauthenticated"
+	CodeMFARequired          = "mfa_required"
+	CodeMFAEnrolmentRequired = "mfa_enrollment_required"
+	CodeCaptchaRequired      = "captcha_required"
+	CodePasswordExpired      = "password_expired"
+	CodeForbidden            = "forbidden"
+	CodeNotFound             = "not_found"
+	CodeConflict             = "conflict"
+	CodePasswordPolicy       = "password_policy"
+	CodeAccountLocked        = "account_locked"
+	CodeRateLimited          = "rate_limited"
+	CodeInternal             = "internal"
 )
 
 // Error is an error whose Code and Message may be shown to a client.
@@ -138,6 +139,18 @@ func Unauthenticated() *Error {
 // password, so that the two cannot be told apart.
 func InvalidCredentials() *Error {
 	return newErr(KindUnauthenticated, CodeInvalidCredentials, "invalid login or password")
+}
+
+// MFARequired reports that the login needs a code from the user's
+// authenticator (or a recovery code).
+func MFARequired() *Error {
+	return newErr(KindUnauthenticated, CodeMFARequired, "a code from your authenticator app is required")
+}
+
+// MFAEnrolmentRequired reports that the tenant requires two-step sign-in
+// and the user must set up an authenticator before anything else.
+func MFAEnrolmentRequired() *Error {
+	return newErr(KindForbidden, CodeMFAEnrolmentRequired, "your organization requires two-step sign-in: set up an authenticator app first")
 }
 
 // Forbidden reports an authenticated actor without the needed permission.

@@ -44,6 +44,13 @@ type Config struct {
 	LogFormat string
 
 	Demo bool
+
+	// Notify configures outbound e-mail and SMS.
+	Notify Notify
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client; empty trusts none.
+	TrustedProxies CIDRList
 }
 
 // Default returns the built-in defaults.
@@ -61,6 +68,7 @@ func Default() Config {
 		ShutdownTimeout:   15 * time.Second,
 		LogLevel:          "info",
 		LogFormat:         "text",
+		Notify:            defaultNotify(),
 	}
 }
 
@@ -110,7 +118,7 @@ func settings() []setting {
 		g, s := gs()
 		return setting{key: key, usage: usage, get: g, set: s}
 	}
-	return []setting{
+	return append([]setting{
 		mk("addr", "address the web UI and API listen on", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.Addr })
 		}),
@@ -156,7 +164,7 @@ func settings() []setting {
 		mk("log-format", "text or json", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.LogFormat })
 		}),
-	}
+	}, append(notifySettings(), proxySettings()...)...)
 }
 
 // EnvName is the environment variable of a setting key.
@@ -281,6 +289,9 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return errors.New("database-url must start with postgres:// or postgresql://")
+	}
+	if err := c.Notify.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

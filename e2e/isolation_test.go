@@ -31,7 +31,7 @@ func TestTenantIsolation(t *testing.T) {
 		// The same e-mail exists in both tenants, with different passwords.
 		aSalesC, aSales := srv.NewUser(t, a, "shared@example.com", "Alpha Sales", "sales")
 		bSalesC, bSales := srv.NewUser(t, b, "shared@example.com", "Bravo Sales", "sales")
-		noErr(t, bSalesC.ChangePassword(ctx, password, "Bravo-only-pass-77"))
+		noErr(t, bSalesC.ChangePassword(ctx, password, "Second-only-pass-77"))
 		bMe := must[*api.MeResponse](t)(b.Admin.Me(ctx))
 
 		// Every standard object holds data in both tenants.
@@ -204,7 +204,7 @@ func TestTenantIsolation(t *testing.T) {
 			}
 			// The shared login signs in to each tenant only with that
 			// tenant's password.
-			_, err = client.New(srv.URL).Login(ctx, api.LoginRequest{Tenant: "alpha", Login: "shared@example.com", Password: "Bravo-only-pass-77"})
+			_, err = client.New(srv.URL).Login(ctx, api.LoginRequest{Tenant: "alpha", Login: "shared@example.com", Password: "Second-only-pass-77"})
 			wantErr(t, err, 401, "invalid_credentials")
 			_, err = client.New(srv.URL).Login(ctx, api.LoginRequest{Tenant: "bravo", Login: "shared@example.com", Password: password})
 			wantErr(t, err, 401, "invalid_credentials")
@@ -246,7 +246,7 @@ func TestTenantIsolation(t *testing.T) {
 			if _, err := bSalesC.Me(ctx); err != nil {
 				t.Errorf("B's sales session: %v", err)
 			}
-			login(t, srv, "bravo", "shared@example.com", "Bravo-only-pass-77")
+			login(t, srv, "bravo", "shared@example.com", "Second-only-pass-77")
 			// B's audit kept every event and gained only the sign-in
 			// attempts of B's user made by this test.
 			after := allAudit(t, b.Admin, client.AuditQuery{Limit: 200})

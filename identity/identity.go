@@ -105,12 +105,17 @@ type AuditAppender interface {
 
 // Store is everything the identity service needs from storage.
 type Store interface {
+	RecoveryStore
 	TxRunner
 	TenantStore
 	UserStore
 	SessionStore
 	SessionAdmin
 	OwnershipTransfer
+	TokenStore
+	MFAStore
+	PasswordHistoryStore
+	LockoutStore
 	AuditAppender
 }
 

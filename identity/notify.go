@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/tenant"
 )
 
@@ -33,17 +32,5 @@ type nopNotifier struct{}
 func (nopNotifier) AccountLocked(context.Context, tenant.Tenant, User, *time.Time) error { return nil }
 
 func (nopNotifier) RecoveryCode(context.Context, tenant.Tenant, User, string, string, time.Time) error {
-	return nil
-}
-
-// validateNewPassword checks a password about to be set for u against the
-// tenant's policy and returns a password_policy error listing every rule
-// it breaks. Every path that sets a password calls it.
-func (s *Service) validateNewPassword(ctx context.Context, tid tenant.ID, u User, password string) error {
-	_ = ctx
-	_ = tid
-	if v := CheckPassword(password, u.Email, u.Phone, u.Name); len(v) > 0 {
-		return apperr.PasswordPolicy(v)
-	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -114,52 +113,57 @@ func decodeHash(encoded string) (HashParams, []byte, []byte, error) {
 	return p, salt, key, nil
 }
 
-// CheckPassword returns the rules a proposed password violates. The full
-// configurable policy (classes, history, common passwords) builds on this.
-func CheckPassword(password string, identifiers ...string) []string {
-	var v []string
-	n := utf8.RuneCountInString(password)
-	if n < 8 {
-		v = append(v, "at least 8 characters")
-	}
-	if len(password) > MaxPasswordBytes {
-		v = append(v, fmt.Sprintf("at most %d bytes", MaxPasswordBytes))
-	}
-	if !utf8.ValidString(password) {
-		v = append(v, "valid UTF-8 text")
-	}
-	lower := strings.ToLower(password)
-	for _, id := range identifiers {
-		id = strings.ToLower(strings.TrimSpace(id))
-		if local, _, ok := strings.Cut(id, "@"); ok {
-			id = local
-		}
-		if len(id) >= 3 && strings.Contains(lower, id) {
-			v = append(v, "must not contain your login or name")
-			break
-		}
-	}
-	return v
-}
+// One-time passwords draw from letters and digits without look-alikes
+// (0 O 1 l I) and from symbols that need no quoting in a shell or
+// escaping in a URL and cannot be mistaken for one another.
+const (
+	otpUpper   = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+	otpLower   = "abcdefghijkmnopqrstuvwxyz"
+	otpDigits  = "23456789"
+	otpSymbols = "-._"
+	// OneTimePasswordAlphabet is every character a one-time password uses.
+	OneTimePasswordAlphabet = otpUpper + otpLower + otpDigits + otpSymbols
+	// OneTimePasswordLength is the length of one-time passwords.
+	OneTimePasswordLength = 16
+)
 
-const otpAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-
-// OneTimePassword returns a random 16-character password without
-// look-alike characters, containing upper case, lower case and digits.
+// OneTimePassword returns a random 16-character password with all four
+// character classes, so it satisfies the strictest allowed class rule; it
+// starts and ends with a letter or digit, so that a shell never reads it
+// as an option and a sentence's full stop is never taken for part of it.
 func OneTimePassword() (string, error) {
+	const alnum = otpUpper + otpLower + otpDigits
 	for {
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return "", fmt.Errorf("read random: %w", err)
-		}
-		out := make([]byte, len(b))
-		for i, c := range b {
-			// 256 % 57 bias is irrelevant at 16 characters of ~5.8 bits.
-			out[i] = otpAlphabet[int(c)%len(otpAlphabet)]
+		out := make([]byte, OneTimePasswordLength)
+		for i := range out {
+			set := OneTimePasswordAlphabet
+			if i == 0 || i == len(out)-1 {
+				set = alnum
+			}
+			c, err := randomIndex(len(set))
+			if err != nil {
+				return "", err
+			}
+			out[i] = set[c]
 		}
 		s := string(out)
-		if strings.ContainsAny(s, "ABCDEFGHJKLMNPQRSTUVWXYZ") && strings.ContainsAny(s, "abcdefghijkmnopqrstuvwxyz") && strings.ContainsAny(s, "23456789") {
+		if strings.ContainsAny(s, otpUpper) && strings.ContainsAny(s, otpLower) && strings.ContainsAny(s, otpDigits) &&
+			strings.ContainsAny(s, otpSymbols) {
 			return s, nil
+		}
+	}
+}
+
+// randomIndex returns a uniformly random integer in [0, n), n <= 256.
+func randomIndex(n int) (int, error) {
+	limit := 256 - 256%n // reject the biased tail
+	var b [1]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("read random: %w", err)
+		}
+		if int(b[0]) < limit {
+			return int(b[0]) % n, nil
 		}
 	}
 }

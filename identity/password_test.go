@@ -164,56 +164,88 @@ func TestVerifyDummyAlwaysFalse(t *testing.T) {
 }
 
 func TestCheckPassword(t *testing.T) {
+	mlps3, _ := identity.PresetSettings(identity.PresetMLPS3)
+	nist, _ := identity.PresetSettings(identity.PresetNIST)
+	strict := mlps3
+	strict.PasswordMinLength, strict.PasswordClasses, strict.PasswordMaxLength = 12, 4, 64
+	long := nist
+	long.PasswordMaxLength = 128
+	bob := identity.User{Email: "bob.smith@example.com", Name: "Bob Smith"}
+	alice := identity.User{Phone: "+8613800138000", Name: "Alice"}
+	li := identity.User{Email: "li@example.com", Name: "Li Na"}
+	wang := identity.User{Email: "w@example.com", Name: "王小明"}
 	cases := []struct {
 		name string
+		s    identity.SecuritySettings
+		u    identity.User
 		pw   string
-		ids  []string
-		want []string // substrings of expected violations; nil: none
+		want []string // violation codes, in order; nil: none
 	}{
-		{"ok", "correct horse battery", []string{"bob@example.com", "Bob Smith"}, nil},
-		{"exactly 8", "abcdefgh", nil, nil},
-		{"7 chars", "abcdefg", nil, []string{"at least 8"}},
-		{"8 runes of CJK", "密码密码密码密码", nil, nil},
-		{"7 runes of CJK (21 bytes)", "密码密码密码密", nil, []string{"at least 8"}},
-		{"empty", "", nil, []string{"at least 8"}},
-		{"max bytes", strings.Repeat("a", identity.MaxPasswordBytes), nil, nil},
-		{"over max bytes", strings.Repeat("a", identity.MaxPasswordBytes+1), nil, []string{"at most 256 bytes"}},
-		{"over max bytes multibyte", strings.Repeat("密", 86), nil, []string{"at most 256 bytes"}},
-		{"invalid utf8", "abcdefgh\xff\xfe", nil, []string{"UTF-8"}},
-		{"contains e-mail local part", "xxBOB12345", []string{"bob@example.com"}, []string{"login or name"}},
-		{"contains name case-insensitively", "iamalicewonder", []string{"", "Alice"}, []string{"login or name"}},
-		{"contains name with spaces trimmed", "helloalice!", []string{"  alice  "}, []string{"login or name"}},
-		{"contains phone", "pw13800138000", []string{"13800138000"}, []string{"login or name"}},
-		{"short identifiers ignored", "lililili99", []string{"Li"}, nil},
-		{"domain is not the login", "example.com-rocks", []string{"bob@example.com"}, nil},
-		{"several violations", "bob", []string{"bob@x.com"}, []string{"at least 8", "login or name"}},
+		{"ok under nist", nist, bob, "correct horse battery", nil},
+		{"ok under mlps3", mlps3, bob, "Correct horse battery", nil},
+		{"exactly 8, 3 classes", mlps3, li, "Kxqmvpz7", nil},
+		{"7 characters", mlps3, li, "Kxqmvp7", []string{"min_length"}},
+		{"8 runes of CJK count as 8 under nist", nist, li, "密码密码密码密码", nil},
+		{"7 runes of CJK (21 bytes)", nist, li, "密码密码密码密", []string{"min_length"}},
+		{"CJK counts as the symbol class", mlps3, li, "密码Secret1", nil},
+		{"empty", mlps3, li, "", []string{"min_length", "classes"}},
+		{"minimum from the settings", strict, li, "Abcdefgh-12", []string{"min_length"}},
+		{"maximum from the settings", nist, li, strings.Repeat("Ab1-", 16) + "x", []string{"max_length"}},
+		{"over 256 bytes", long, li, strings.Repeat("密", 90), []string{"max_bytes"}},
+		{"invalid utf8", nist, li, "abcdefgh\xff\xfe", []string{"invalid_text"}},
+		{"control character", nist, li, "abcd\nefgh", []string{"invalid_text"}},
+		{"two classes under mlps3", mlps3, li, "abcdefgh12", []string{"classes"}},
+		{"three classes under strict", strict, li, "Abcdefgh1234", []string{"classes"}},
+		{"four classes under strict", strict, li, "Abcdefgh-1234", nil},
+		{"contains the e-mail local part", nist, bob, "xxBOB.SMITH12345", []string{"contains_login", "contains_name"}},
+		{"contains a piece of the local part", nist, bob, "hello-smith-2026", []string{"contains_login", "contains_name"}},
+		{"contains the phone", nist, alice, "pw8613800138000", []string{"contains_login"}},
+		{"contains the phone without the country code", nist, alice, "pw13800138000x", []string{"contains_login"}},
+		{"contains the name case-insensitively", nist, alice, "iamALICEwonder", []string{"contains_name"}},
+		{"contains a CJK name", nist, wang, "我是王小明啊啊啊", []string{"contains_name"}},
+		{"short name parts ignored", nist, li, "nana-lili-99", nil},
+		{"contains the name without spaces", nist, li, "xlinax-99", []string{"contains_name"}},
+		{"domain is not the login", nist, bob, "example.com-rocks", nil},
+		{"common password", nist, li, "iloveyou", []string{"common"}},
+		{"common password in other case", nist, li, "PassWord", []string{"common"}},
+		{"common password with classes", mlps3, li, "Password1", []string{"common"}},
+		{"common check off", func() identity.SecuritySettings { s := nist; s.PasswordCheckCommon = false; return s }(), li, "iloveyou", nil},
+		{"several violations", strict, bob, "bob", []string{"min_length", "classes", "contains_login", "contains_name", "common"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := identity.CheckPassword(c.pw, c.ids...)
-			if len(c.want) == 0 {
-				if len(got) != 0 {
-					t.Fatalf("violations %v", got)
+			got := c.s.CheckPassword(c.pw, c.u)
+			var codes []string
+			for _, v := range got {
+				codes = append(codes, v.Code)
+				if v.Message == "" {
+					t.Errorf("violation %s has no message", v.Code)
 				}
-				return
 			}
-			if len(got) != len(c.want) {
-				t.Fatalf("violations %v, want %v", got, c.want)
-			}
-			joined := strings.Join(got, "|")
-			for _, w := range c.want {
-				if !strings.Contains(joined, w) {
-					t.Fatalf("violations %v lack %q", got, w)
-				}
+			if strings.Join(codes, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("violations %v, want %v (%+v)", codes, c.want, got)
 			}
 		})
+	}
+	// The messages carry the numbers of the settings.
+	vs := strict.CheckPassword("Ab1", li)
+	if len(vs) == 0 || !strings.Contains(vs[0].Message, "12") || !strings.Contains(vs[1].Message, "4") {
+		t.Errorf("messages %+v", vs)
 	}
 }
 
 func TestOneTimePassword(t *testing.T) {
-	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+	// The strictest policy the bounds allow for classes, with a long
+	// minimum, the common-password check and the login/name rules.
+	strictest, _ := identity.PresetSettings(identity.PresetMLPS3)
+	strictest.Preset, strictest.PasswordMinLength, strictest.PasswordClasses = identity.PresetCustom, 16, 4
+	if err := strictest.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	u := identity.User{Email: "qa.tester@example.com", Name: "Zhiqiang Wuxiandong"} // long parts: a random match is negligible
 	seen := map[string]bool{}
-	for i := 0; i < 1000; i++ {
+	symbols := 0
+	for i := 0; i < 2000; i++ {
 		p, err := identity.OneTimePassword()
 		if err != nil {
 			t.Fatal(err)
@@ -222,24 +254,33 @@ func TestOneTimePassword(t *testing.T) {
 			t.Fatalf("length %d: %q", len(p), p)
 		}
 		for _, r := range p {
-			if !strings.ContainsRune(alphabet, r) {
+			if !strings.ContainsRune(identity.OneTimePasswordAlphabet, r) {
 				t.Fatalf("%q contains %q outside the alphabet", p, r)
 			}
 		}
-		if strings.ContainsAny(p, "0O1lI") {
-			t.Fatalf("%q contains a look-alike character", p)
+		if strings.ContainsAny(p, "0O1lI|,;:'\"`$!&?#%+/=\\ ~*^(){}[]<>") {
+			t.Fatalf("%q contains a look-alike or a character awkward in a shell or URL", p)
 		}
-		if !strings.ContainsAny(p, "ABCDEFGHJKLMNPQRSTUVWXYZ") || !strings.ContainsAny(p, "abcdefghijkmnopqrstuvwxyz") || !strings.ContainsAny(p, "23456789") {
-			t.Fatalf("%q lacks a character class", p)
+		if strings.ContainsAny(p[:1]+p[len(p)-1:], "-._") {
+			t.Fatalf("%q starts or ends with a symbol", p)
+		}
+		if c := identity.PasswordClasses(p); len(c) != 4 {
+			t.Fatalf("%q has classes %v", p, c)
+		}
+		if strings.ContainsAny(p, "-._") {
+			symbols++
 		}
 		if seen[p] {
 			t.Fatalf("duplicate one-time password %q", p)
 		}
 		seen[p] = true
-		// A one-time password passes the password rules itself.
-		if v := identity.CheckPassword(p); len(v) != 0 {
-			t.Fatalf("%q violates %v", p, v)
+		// A one-time password passes the strictest rules itself.
+		if v := strictest.CheckPassword(p, u); len(v) != 0 {
+			t.Fatalf("%q violates %+v", p, v)
 		}
+	}
+	if symbols != 2000 {
+		t.Fatalf("only %d of 2000 have a symbol", symbols)
 	}
 }
 

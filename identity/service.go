@@ -33,6 +33,7 @@ type Service struct {
 	sessions SessionConfig
 	now      func() time.Time
 	notifier Notifier
+	settings SettingsSource // nil: DefaultSecuritySettings (see SetSettings)
 }
 
 // NewService returns the identity service. now is the clock; each
@@ -55,6 +56,12 @@ type LoginInput struct {
 	IP         string
 	UserAgent  string
 	RequestID  string
+	// CaptchaID and CaptchaAnswer answer a challenge of an earlier
+	// captcha_required error.
+	CaptchaID     string
+	CaptchaAnswer string
+	// TOTP is a code from the user's authenticator app, or a recovery code.
+	TOTP string
 }
 
 // LoginResult is a new session.
@@ -64,64 +71,129 @@ type LoginResult struct {
 	User               User
 	Tenant             tenant.Tenant
 	MustChangePassword bool
+	// MustEnrolMFA: the tenant requires two-step sign-in and the user has
+	// no authenticator yet; only enrolment is allowed until they do.
+	MustEnrolMFA bool
 }
 
 // Login verifies a password and opens a session. Unknown tenants, unknown
 // logins, deactivated users and wrong passwords all answer the same
-// invalid_credentials after the same argon2id work.
+// invalid_credentials after the same argon2id work, and all are counted,
+// asked for a CAPTCHA and locked alike (see lockout.go).
 func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error) {
 	if in.TenantSlug == "" || in.Login == "" || in.Password == "" {
 		return LoginResult{}, apperr.Invalid("tenant, login and password are required")
 	}
-	if len(in.Password) > MaxPasswordBytes || len(in.Login) > 254 || len(in.TenantSlug) > 63 {
-		return LoginResult{}, apperr.Invalid("login or password too long")
+	if len(in.Password) > MaxPasswordBytes || len(in.Login) > 254 || len(in.TenantSlug) > 63 ||
+		len(in.CaptchaID) > 64 || len(in.CaptchaAnswer) > 64 {
+		return LoginResult{}, apperr.Invalid("login, password or CAPTCHA answer too long")
 	}
 	now := s.now().UTC()
-	if !tenant.ValidSlug(strings.ToLower(in.TenantSlug)) {
-		s.hasher.VerifyDummy(in.Password)
-		return LoginResult{}, apperr.InvalidCredentials()
-	}
-	t, err := s.store.TenantBySlug(ctx, strings.ToLower(in.TenantSlug))
+	slug := strings.ToLower(in.TenantSlug)
+	t, err := s.activeTenant(ctx, slug)
 	if err != nil {
-		if apperr.Is(err, apperr.KindNotFound) {
-			s.hasher.VerifyDummy(in.Password)
-			return LoginResult{}, apperr.InvalidCredentials()
-		}
 		return LoginResult{}, err
 	}
-	if t.Status != tenant.StatusActive {
+	if t.ID == "" {
+		// No such active tenant: counted, asked for a CAPTCHA and locked
+		// like an unknown login, in the platform scope.
+		a := attempt{subject: hashSubject("t:", slug, loginKey(in.Login)), st: DefaultSecuritySettings(), ip: in.IP}
+		if err := s.admit(ctx, a, in, now); err != nil {
+			s.hasher.VerifyDummy(in.Password)
+			return LoginResult{}, err
+		}
 		s.hasher.VerifyDummy(in.Password)
-		return LoginResult{}, apperr.InvalidCredentials()
+		return LoginResult{}, s.failed(ctx, a, now, "unknown tenant", t, nil)
 	}
-	actor := tenant.Actor{Kind: tenant.ActorUser, TenantID: t.ID, IP: in.IP, UserAgent: in.UserAgent, RequestID: in.RequestID}
-	login, ok := NormalizeLogin(in.Login)
+	st, err := s.effectiveSettings(ctx, t.ID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	a := attempt{scope: t.ID, st: st, ip: in.IP,
+		actor: tenant.Actor{Kind: tenant.ActorUser, TenantID: t.ID, IP: in.IP, UserAgent: in.UserAgent, RequestID: in.RequestID}}
 	var u User
-	if ok {
+	found := false
+	if login, ok := NormalizeLogin(in.Login); ok {
 		u, err = s.store.UserByLogin(ctx, t.ID, login)
-		if err != nil && !apperr.Is(err, apperr.KindNotFound) {
+		switch {
+		case err == nil:
+			found = true
+		case !apperr.Is(err, apperr.KindNotFound):
 			return LoginResult{}, err
 		}
 	}
-	if !ok || err != nil {
-		s.hasher.VerifyDummy(in.Password)
-		return LoginResult{}, s.loginFailed(ctx, actor, now, "", truncate(printable(in.Login), 100), "unknown login")
+	if found {
+		a.subject = userSubject(u.ID)
+		a.actor.UserID, a.actor.Name, a.actor.Role = u.ID, u.Name, u.Role
+		a.objectID, a.objectName = u.ID, u.Login()
+	} else {
+		a.subject = hashSubject("l:", loginKey(in.Login))
+		a.objectName = truncate(printable(in.Login), 100)
 	}
-	actor.UserID, actor.Name, actor.Role = u.ID, u.Name, u.Role
+	if !st.AllowsIP(in.IP) {
+		s.hasher.VerifyDummy(in.Password)
+		err := s.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
+			return s.auditAttempt(ctx, a, now, audit.ActionLoginFailed, "ip not allowed", nil)
+		})
+		if err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, apperr.Forbidden().WithDetail("reason", "signing in from this network address is not allowed")
+	}
+	if err := s.admit(ctx, a, in, now); err != nil {
+		s.hasher.VerifyDummy(in.Password)
+		return LoginResult{}, err
+	}
+	if !found {
+		s.hasher.VerifyDummy(in.Password)
+		return LoginResult{}, s.failed(ctx, a, now, "unknown login", t, nil)
+	}
 	if !s.hasher.Verify(u.PasswordHash, in.Password) {
-		return LoginResult{}, s.loginFailed(ctx, actor, now, u.ID, u.Login(), "wrong password")
+		var owner *User
+		if u.Status == StatusActive {
+			owner = &u
+		}
+		return LoginResult{}, s.failed(ctx, a, now, "wrong password", t, owner)
 	}
 	if u.Status != StatusActive {
-		return LoginResult{}, s.loginFailed(ctx, actor, now, u.ID, u.Login(), "user deactivated")
+		return LoginResult{}, s.failed(ctx, a, now, "user deactivated", t, nil)
 	}
+	// Second factor. A wrong or replayed code ends in s.failed like a wrong
+	// password, so guesses at TOTP and recovery codes share the lockout
+	// counters. A missing one answers mfa_required; the attempt admit()
+	// counted stays counted, so probing a known password without its code
+	// meets the CAPTCHA like any other failure.
+	enrolled, err := s.secondFactor(ctx, a.actor, u, in.TOTP, now)
+	if err != nil {
+		if e, ok := apperr.As(err); ok && e.Code == apperr.CodeMFARequired {
+			return LoginResult{}, err
+		}
+		if apperr.Is(err, apperr.KindUnauthenticated) {
+			return LoginResult{}, s.failed(ctx, a, now, "wrong second factor", t, &u)
+		}
+		return LoginResult{}, err
+	}
+	sc := s.sessionLifetimes(st)
 	token, hash, err := newToken(t.ID)
 	if err != nil {
 		return LoginResult{}, apperr.Internal(err)
 	}
 	sess := Session{
 		ID: tenant.NewID(), UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(s.sessions.AbsoluteTimeout), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
+		ExpiresAt: now.Add(sc.AbsoluteTimeout), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
 	}
 	err = s.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
+		// The attempt's row first, then the tenant lock: the order every
+		// sign-in transaction takes them in.
+		prev, err := s.store.ResetLoginAttempts(ctx, t.ID, a.subject)
+		if err != nil {
+			return err
+		}
+		if prev.Locked(now) {
+			// A concurrent failure locked the account after this attempt
+			// was admitted.
+			return AccountLockedError(prev.LockedUntil)
+		}
 		cur, err := s.relockVerified(ctx, t.ID, u)
 		if err != nil {
 			return err
@@ -130,29 +202,68 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		if err := s.store.InsertSession(ctx, t.ID, sess); err != nil {
 			return err
 		}
+		ended, err := s.endExcessSessions(ctx, t.ID, u.ID, sess.ID, st.MaxSessions, sc, now)
+		if err != nil {
+			return err
+		}
 		u.LastLoginAt = &now
 		if err := s.store.UpdateUser(ctx, t.ID, u); err != nil {
 			return err
 		}
-		ev := audit.New(actor, now, audit.ActionLoginSucceeded, "user", u.ID, u.Login())
+		ev := audit.New(a.actor, now, audit.ActionLoginSucceeded, "user", u.ID, u.Login())
+		if len(ended) > 0 {
+			ev.Changes = map[string]audit.Change{"sessions_ended": {After: ended}}
+		}
 		return s.store.AppendAudit(ctx, ev)
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return LoginResult{Token: token, ExpiresAt: sess.ExpiresAt, User: u, Tenant: t, MustChangePassword: u.MustChangePassword}, nil
+	return LoginResult{Token: token, ExpiresAt: sess.ExpiresAt, User: u, Tenant: t, MustChangePassword: st.MustChangePassword(u, now),
+		MustEnrolMFA: st.MFARequired && !enrolled}, nil
 }
 
-func (s *Service) loginFailed(ctx context.Context, actor tenant.Actor, now time.Time, userID, login, reason string) error {
-	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
-		ev := audit.New(actor, now, audit.ActionLoginFailed, "user", userID, login)
-		ev.Changes = map[string]audit.Change{"reason": {After: reason}}
-		return s.store.AppendAudit(ctx, ev)
-	})
-	if err != nil {
-		return err
+// activeTenant returns the active tenant with the given slug, or a zero
+// tenant when there is none.
+func (s *Service) activeTenant(ctx context.Context, slug string) (tenant.Tenant, error) {
+	if !tenant.ValidSlug(slug) {
+		return tenant.Tenant{}, nil
 	}
-	return apperr.InvalidCredentials()
+	t, err := s.store.TenantBySlug(ctx, slug)
+	if apperr.Is(err, apperr.KindNotFound) || (err == nil && t.Status != tenant.StatusActive) {
+		return tenant.Tenant{}, nil
+	}
+	return t, err
+}
+
+// endExcessSessions enforces max_sessions when a user signs in: the new
+// session keep stays, and the user's oldest live sessions beyond the
+// limit end. (Refusing the new sign-in instead would let a stolen session
+// lock its owner out.) It returns the IDs of the sessions it ended.
+func (s *Service) endExcessSessions(ctx context.Context, tid tenant.ID, userID, keep string, limit int, sc SessionConfig, now time.Time) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	live, err := s.store.UserSessions(ctx, tid, userID, now) // newest first
+	if err != nil {
+		return nil, err
+	}
+	var ended []string
+	kept := 1 // keep
+	for _, ls := range live {
+		if ls.ID == keep || now.Sub(ls.LastSeenAt) >= sc.IdleTimeout || !now.Before(ls.CreatedAt.Add(sc.AbsoluteTimeout)) {
+			continue // the new session, or one that is over already
+		}
+		if kept < limit {
+			kept++
+			continue
+		}
+		if err := s.store.RevokeSession(ctx, tid, ls.ID, now); err != nil {
+			return nil, err
+		}
+		ended = append(ended, ls.ID)
+	}
+	return ended, nil
 }
 
 // relockVerified locks the tenant's writes and re-reads a user whose
@@ -217,7 +328,11 @@ type Principal struct {
 	Actor              tenant.Actor
 	User               User
 	Session            Session
+	Token              APIToken // set when an API token authenticated
 	MustChangePassword bool
+	// MustEnrolMFA is set while the tenant requires two-step sign-in and
+	// the user has no authenticator yet: only enrolment is allowed.
+	MustEnrolMFA bool
 }
 
 // touchInterval limits last-seen writes to one a minute per session.
@@ -233,6 +348,7 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 	}
 	now := s.now().UTC()
 	var p Principal
+	var sc SessionConfig
 	err := s.store.ReadTx(ctx, tid, func(ctx context.Context) error {
 		sess, err := s.store.SessionByTokenHash(ctx, tid, hash)
 		if err != nil {
@@ -250,7 +366,23 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 		if err != nil {
 			return err
 		}
-		p = Principal{User: u, Session: sess, MustChangePassword: u.MustChangePassword}
+		// Timeouts follow the tenant's current settings, so shortening
+		// them applies to live sessions too.
+		st, err := s.effectiveSettings(ctx, tid)
+		if err != nil {
+			return err
+		}
+		sc = s.sessionLifetimes(st)
+		p = Principal{User: u, Session: sess, MustChangePassword: st.MustChangePassword(u, now)}
+		if st.MFARequired {
+			// Only while the tenant requires it does each request pay
+			// for this look-up.
+			enrolled, err := s.hasAuthenticator(ctx, tid, u.ID)
+			if err != nil {
+				return err
+			}
+			p.MustEnrolMFA = !enrolled
+		}
 		return nil
 	})
 	if err != nil {
@@ -260,7 +392,11 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 		return Principal{}, err
 	}
 	sess := p.Session
-	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.sessions.IdleTimeout ||
+	end := sess.ExpiresAt
+	if e := sess.CreatedAt.Add(sc.AbsoluteTimeout); e.Before(end) {
+		end = e
+	}
+	if sess.RevokedAt != nil || !now.Before(end) || now.Sub(sess.LastSeenAt) >= sc.IdleTimeout ||
 		p.User.Status != StatusActive {
 		return Principal{}, apperr.Unauthenticated()
 	}
@@ -307,9 +443,6 @@ func (s *Service) ChangePassword(ctx context.Context, actor tenant.Actor, curren
 	if err := s.validateNewPassword(ctx, actor.TenantID, u, next); err != nil {
 		return err
 	}
-	if s.hasher.Verify(u.PasswordHash, next) {
-		return apperr.PasswordPolicy([]string{"must differ from the current password"})
-	}
 	hash, err := s.hasher.Hash(next)
 	if err != nil {
 		return apperr.Internal(err)
@@ -320,6 +453,9 @@ func (s *Service) ChangePassword(ctx context.Context, actor tenant.Actor, curren
 			return err
 		}
 		u = cur
+		if err := s.rememberPassword(ctx, actor.TenantID, u, now); err != nil {
+			return err
+		}
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
 		if err := s.store.UpdateUser(ctx, actor.TenantID, u); err != nil {
 			return err
@@ -618,6 +754,9 @@ func (s *Service) ResetPassword(ctx context.Context, actor tenant.Actor, id stri
 		}
 		u, err := s.lookup(ctx, actor.TenantID, id)
 		if err != nil {
+			return err
+		}
+		if err := s.rememberPassword(ctx, actor.TenantID, u, now); err != nil {
 			return err
 		}
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, true, now, now

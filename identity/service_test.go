@@ -560,7 +560,7 @@ func testChangePassword(t *testing.T, db *store.DB) {
 	// Failed attempts ended no session.
 	e.mustAuth(t, s2.Token)
 
-	const next = "correct horse battery staple"
+	const next = "Correct horse battery staple 7"
 	e.clk.Advance(time.Minute)
 	if err := e.ids.ChangePassword(ctx, actor, otp, next); err != nil {
 		t.Fatal(err)
@@ -1087,7 +1087,7 @@ func testChangePasswordRacingAdminChange(t *testing.T, db *store.DB) {
 			benActor := e.actorOf(t, e.login(t, "acme", "ben@acme.example.com", pw))
 			var hookErr error
 			e.hooks.afterUser = func() { hookErr = c.admin(e, tf, ben.ID) }
-			cpErr := e.ids.ChangePassword(ctx, benActor, pw, "a brand new passphrase")
+			cpErr := e.ids.ChangePassword(ctx, benActor, pw, "A brand new passphrase 7")
 			if hookErr != nil {
 				t.Fatal(hookErr)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/havencrm/haven/config"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/notify"
 	"github.com/havencrm/haven/provision"
 	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/store"
@@ -35,12 +36,14 @@ type App struct {
 	Audit       *audit.Service
 	Provisioner *provision.Provisioner
 	Settings    *identity.Settings
-	metrics     *metrics
+	// Notifier sends recovery codes and lock notices (e-mail, SMS).
+	Notifier *notify.Notifier
+	metrics  *metrics
 }
 
 // OpenApp opens the configured database, applies migrations and builds
 // the services.
-func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...AppOptions) (*App, error) {
 	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), store.Options{AppRole: cfg.DBAppRole})
 	if err != nil {
 		return nil, err
@@ -61,27 +64,54 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	// Times are stored in microseconds; what a write answers must equal
 	// what a later read returns.
 	now := func() time.Time { return time.Now().Truncate(time.Microsecond) }
+	if clock := appOptions(opts).Now; clock != nil {
+		now = func() time.Time { return clock().Truncate(time.Microsecond) }
+	}
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax}, now)
+	// E-mail and SMS go out in the background (see package notify): SMTP
+	// when configured, else only a log line without the content.
+	notifier, err := notify.FromConfig(cfg.Notify, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ids.SetNotifier(notifier)
+	settings := identity.NewSettings(db, now)
+	ids.SetSettings(settings)
 	recs := records.NewService(db, now)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: audit.NewService(db),
-		Provisioner: provision.New(db, recs, ids, now), Settings: identity.NewSettings(db, now), metrics: newMetrics(),
+		Provisioner: provision.New(db, recs, ids, now), Settings: settings, metrics: newMetrics(),
+		Notifier: notifier,
 	}, nil
 }
 
 // Close closes the database.
-func (a *App) Close() error { return a.DB.Close() }
+func (a *App) Close() error {
+	// Messages already accepted (a recovery code, a lock notice) are sent
+	// before the database goes.
+	if a.Notifier != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+		defer cancel()
+		if err := a.Notifier.Close(ctx); err != nil {
+			a.Log.Warn("closing the notifier", "err", err)
+		}
+	}
+	return a.DB.Close()
+}
 
 // Handler returns the full HTTP handler: API, web UI and middleware.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	api.New(api.Deps{
-		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, DB: a.DB, Log: a.Log, Accounts: a.Identity,
-		MaxBodyBytes: a.Config.MaxBodyBytes,
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, DB: a.DB, Log: a.Log, Accounts: a.Identity, MFA: a.Identity,
+		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
+		Recovery: a.Identity, Settings: a.Settings,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
-		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, Accounts: a.Identity, Log: a.Log,
-		SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
+		Lockout: a.Identity, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
+		Recovery: a.Identity, Settings: a.Settings,
 	})
 	if err != nil {
 		return nil, err
@@ -89,6 +119,7 @@ func (a *App) Handler() (http.Handler, error) {
 	ui.Register(mux)
 	return httpx.Chain(mux,
 		a.metrics.instrument,
+		httpx.TrustProxies(a.Config.TrustedProxies.Prefixes()),
 		httpx.RequestIDs,
 		httpx.AccessLog(a.Log),
 		httpx.Recover(a.Log),

@@ -67,6 +67,8 @@ type Actor struct {
 	Role     string
 	// SessionID is set when the actor authenticated with a session.
 	SessionID string
+	// TokenID is set when the actor authenticated with an API token.
+	TokenID string
 
 	IP        string
 	UserAgent string

@@ -39,6 +39,7 @@ type UserRow struct {
 	LastLogin        string
 	IsSelf           bool
 	AccountHref      string
+	Lock             UserLock // sign-in lock (lockout.go)
 	DeactivateAction string
 	ResetAction      string
 	DeactivateQ      string
@@ -85,6 +86,11 @@ func (w *Web) renderUsers(rw http.ResponseWriter, r *http.Request, rc *reqCtx, f
 		w.fail(rw, r, rc, err)
 		return
 	}
+	locks, err := w.userLocks(r.Context(), rc, users)
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
 	p := &UsersPage{Shell: w.shell(rw, r, rc, l, translate(l, "users.title"), "users"), Form: form}
 	loc := w.location(l)
 	for _, u := range users {
@@ -93,6 +99,7 @@ func (w *Web) renderUsers(rw http.ResponseWriter, r *http.Request, rc *reqCtx, f
 			StatusLabel: translateOr(l, "status."+string(u.Status), string(u.Status)), Active: u.Status == identity.StatusActive,
 			MustChange: u.MustChangePassword, LastLogin: translate(l, "users.never"), IsSelf: u.ID == rc.p.User.ID,
 			AccountHref:      "/users/" + url.PathEscape(u.ID),
+			Lock:             locks[u.ID],
 			DeactivateAction: "/users/" + url.PathEscape(u.ID) + "/deactivate",
 			ResetAction:      "/users/" + url.PathEscape(u.ID) + "/reset-password",
 			DeactivateQ:      translate(l, "users.deactivate_q", u.Name),

@@ -16,6 +16,11 @@ type LoginPage struct {
 	Login  string
 	Next   string
 	Error  string
+	// Captcha is the challenge to solve after captcha_required (lockout.go).
+	Captcha         LoginCaptcha
+	CaptchaAnswered bool
+	// AskTOTP shows the authenticator-code field (after mfa_required).
+	AskTOTP bool
 }
 
 func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request) {
@@ -56,6 +61,7 @@ func (w *Web) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	res, err := w.d.Identity.Login(ctx, identity.LoginInput{
 		TenantSlug: slug, Login: login, Password: password,
+		CaptchaID: f.Get("captcha_id"), CaptchaAnswer: f.Get("captcha_answer"), TOTP: f.Get("totp"),
 		IP: httpx.ClientIP(r), UserAgent: r.UserAgent(), RequestID: httpx.RequestID(ctx),
 	})
 	if err != nil {
@@ -65,7 +71,9 @@ func (w *Web) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 		case !ok || e.Kind == apperr.KindInternal:
 			w.internalError(rw, r, nil, lang, err)
 			return
-		case e.Code == apperr.CodeCaptchaRequired || e.Code == apperr.CodeMFARequired:
+		case e.Code == apperr.CodeCaptchaRequired:
+			key = "login.captcha"
+		case e.Code == apperr.CodeMFARequired:
 			key = "login.extra"
 		case e.Kind == apperr.KindInvalid:
 			status, key = http.StatusBadRequest, "login.missing"
@@ -73,9 +81,16 @@ func (w *Web) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 			status, key = http.StatusLocked, "login.locked"
 		case e.Kind == apperr.KindRateLimited:
 			status, key = http.StatusTooManyRequests, "login.rate"
+		case e.Kind == apperr.KindForbidden:
+			status, key = http.StatusForbidden, "login.ip_denied"
 		}
 		p := &LoginPage{Shell: w.shell(rw, r, nil, lang, translate(lang, "login.title"), ""),
-			Tenant: truncateRunes(slug, 63), Login: truncateRunes(login, 254), Next: next, Error: translate(lang, key)}
+			Tenant: truncateRunes(slug, 63), Login: truncateRunes(login, 254), Next: next, Error: translate(lang, key),
+			CaptchaAnswered: f.Get("captcha_answer") != "",
+			// Keep asking for the code once it was asked for; the password
+			// is never echoed back, so it is typed again with the code.
+			AskTOTP: e.Code == apperr.CodeMFARequired || f.Get("totp") != ""}
+		w.applyLoginError(p, lang, e)
 		w.render(rw, r, status, "login", p)
 		return
 	}
@@ -83,6 +98,10 @@ func (w *Web) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 	w.clearCookie(rw, csrfCookie)
 	if res.MustChangePassword {
 		http.Redirect(rw, r, "/password", http.StatusSeeOther)
+		return
+	}
+	if res.MustEnrolMFA {
+		http.Redirect(rw, r, "/account/mfa", http.StatusSeeOther)
 		return
 	}
 	if next == "" {
@@ -133,10 +152,13 @@ type PasswordPage struct {
 	NewErr     string
 	ConfirmErr string
 	Violations []string
+	Expired    bool          // forced because the password expired, not a one-time password
+	Rules      PasswordRules // the live checklist of the tenant's rules
 }
 
 func (w *Web) passwordPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) *PasswordPage {
-	return &PasswordPage{Shell: w.shell(rw, r, rc, rc.lang, translate(rc.lang, "password.title"), ""), Forced: rc.p.MustChangePassword}
+	return &PasswordPage{Shell: w.shell(rw, r, rc, rc.lang, translate(rc.lang, "password.title"), ""), Forced: rc.p.MustChangePassword,
+		Expired: rc.p.MustChangePassword && !rc.p.User.MustChangePassword, Rules: w.passwordRulesFor(r, rc)}
 }
 
 func (w *Web) passwordForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -175,11 +197,7 @@ func (w *Web) passwordSubmit(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 		p.CurrentErr = translate(rc.lang, "password.wrong")
 	case ok && e.Code == apperr.CodePasswordPolicy:
 		p.NewErr = translate(rc.lang, "password.policy")
-		if v, isList := e.Details["violations"].([]string); isList {
-			for _, s := range v {
-				p.Violations = append(p.Violations, fieldMessage(rc.lang, s))
-			}
-		}
+		p.Violations = violationTexts(rc.lang, e)
 	case ok && e.Kind == apperr.KindInvalid:
 		p.NewErr = req
 	default:

@@ -150,7 +150,7 @@ var catalog = map[string][2]string{
 	"login.missing":     {"Please fill in the organization, login and password.", "请填写组织标识、账号和密码。"},
 	"login.locked":      {"This account is temporarily locked. Try again later or ask your administrator.", "该账号已被暂时锁定，请稍后再试或联系管理员。"},
 	"login.rate":        {"Too many attempts. Please wait a moment and try again.", "尝试次数过多，请稍候再试。"},
-	"login.extra":       {"Additional verification is required for this account; use the API client or ask your administrator.", "该账号需要额外验证，请使用 API 客户端或联系管理员。"},
+	"login.extra":       {"Enter your password again together with the code from your authenticator app.", "请重新输入密码，并填写身份验证器应用中的验证码。"},
 	"login.secure_note": {"Haven never asks for your password by e-mail or phone.", "Haven 绝不会通过邮件或电话索要您的密码。"},
 
 	// Password change.

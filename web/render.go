@@ -65,7 +65,7 @@ func (w *Web) shell(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang La
 		// After a POST the language switch returns to the page's GET form,
 		// or home for actions that have none.
 		s.Path = localPath(r.URL.Path)
-		for _, action := range []string{"/delete", "/deactivate", "/reset-password", "/lang", "/logout"} {
+		for _, action := range []string{"/delete", "/deactivate", "/reset-password", "/unlock", "/lang", "/logout"} {
 			if strings.HasSuffix(s.Path, action) {
 				s.Path = "/"
 			}
@@ -101,6 +101,7 @@ func (w *Web) shell(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang La
 		s.AdminNav = []NavItem{
 			{Label: translate(lang, "nav.users"), Href: "/users", Active: active == "users"},
 			{Label: translate(lang, "nav.audit"), Href: "/audit", Active: active == "audit"},
+			{Label: translate(lang, "nav.settings"), Href: "/settings/security", Active: active == "settings"},
 		}
 	}
 	return s

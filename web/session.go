@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/havencrm/haven/access"
@@ -188,12 +189,17 @@ type authOption int
 // allowExpired lets a route run while the user must change their password.
 const allowExpired authOption = 1
 
+// allowUnenrolled lets a route run while a user whose tenant requires
+// two-step sign-in has not set it up yet.
+const allowUnenrolled authOption = 2
+
 // authed wraps a page that needs a signed-in user: it authenticates the
 // session cookie, enforces the forced password change, and for POSTs
 // checks the origin, the body size and the CSRF token before the handler
 // runs.
 func (w *Web) authed(h handlerFunc, opts ...authOption) http.Handler {
-	expiredOK := len(opts) > 0 && opts[0] == allowExpired
+	expiredOK := slices.Contains(opts, allowExpired)
+	unenrolledOK := expiredOK || slices.Contains(opts, allowUnenrolled)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		lang := requestLang(r)
 		ctx := r.Context()
@@ -235,6 +241,10 @@ func (w *Web) authed(h handlerFunc, opts ...authOption) http.Handler {
 		}
 		if p.MustChangePassword && !expiredOK {
 			http.Redirect(rw, r, "/password", http.StatusSeeOther)
+			return
+		}
+		if p.MustEnrolMFA && !unenrolledOK {
+			http.Redirect(rw, r, "/account/mfa", http.StatusSeeOther)
 			return
 		}
 		h(rw, r, rc)

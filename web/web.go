@@ -64,6 +64,10 @@ type Deps struct {
 	Audit         AuditLog
 	Tenants       Tenants
 	Accounts      Accounts
+	Lockout       Lockout
+	MFA           MFA
+	Recovery      Recovery
+	Settings      SettingsService
 	Log           *slog.Logger
 	SecureCookies bool
 	MaxBodyBytes  int64
@@ -92,7 +96,7 @@ type staticFile struct {
 
 // pageNames lists every page template; each is parsed together with the
 // shared layout into its own set.
-var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account"}
+var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings"}
 
 // New returns the web UI, with its templates parsed and static files
 // loaded.
@@ -137,7 +141,7 @@ func New(d Deps) (*Web, error) {
 		return nil, fmt.Errorf("load static files: %w", err)
 	}
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", name, err)
 		}
@@ -154,6 +158,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", w.loginForm)
 	mux.HandleFunc("POST /login", w.loginSubmit)
 	mux.HandleFunc("POST /lang", w.setLanguage)
+	w.registerRecovery(mux)
 	mux.Handle("POST /logout", w.authed(w.logout, allowExpired))
 	mux.Handle("GET /password", w.authed(w.passwordForm, allowExpired))
 	mux.Handle("POST /password", w.authed(w.passwordSubmit, allowExpired))
@@ -173,11 +178,20 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.Handle("POST /users/{id}/reset-password", w.authed(w.resetPassword))
 
 	mux.Handle("GET /audit", w.authed(w.auditPage))
+	w.registerSettings(mux)
+	w.registerLockout(mux)
 
 	mux.Handle("GET /account", w.authed(w.myAccount))
 	mux.Handle("GET /users/{id}", w.authed(w.accountPage))
 	mux.Handle("POST /users/{id}/offboard", w.authed(w.offboardUser))
 	mux.Handle("POST /sessions/{id}/end", w.authed(w.endSession))
+	mux.Handle("POST /users/{id}/tokens", w.authed(w.createToken))
+	mux.Handle("POST /tokens/{id}/revoke", w.authed(w.revokeToken))
+	mux.Handle("GET /account/mfa", w.authed(w.mfaIntro, allowUnenrolled))
+	mux.Handle("POST /account/mfa/begin", w.authed(w.beginMFA, allowUnenrolled))
+	mux.Handle("POST /account/mfa/confirm", w.authed(w.confirmMFA, allowUnenrolled))
+	mux.Handle("POST /account/mfa/disable", w.authed(w.disableMFA))
+	mux.Handle("POST /users/{id}/mfa/reset", w.authed(w.resetUserMFA))
 
 	// Everything else that no other package claims is an HTML 404.
 	mux.HandleFunc("/", w.notFound)

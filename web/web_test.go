@@ -11,6 +11,7 @@ import (
 
 	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/client"
+	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/testserver"
 )
 
@@ -23,6 +24,10 @@ func TestWeb(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			srv := testserver.Start(t, engine)
 			tn := srv.NewTenant(t, "acme")
+			// These cases sign the admin in from a dozen browsers while
+			// tn.Admin's API session stays in use; the default limit of 5
+			// sessions would end it (max_sessions has tests of its own).
+			srv.SetSecuritySettings(t, tn, func(s *identity.SecuritySettings) { s.MaxSessions = 0 })
 			t.Run("LoginListCreateDetail", func(t *testing.T) { testLoginListCreateDetail(t, srv, tn) })
 			t.Run("EditConflictAndDelete", func(t *testing.T) { testEditConflictDelete(t, srv, tn) })
 			t.Run("ValidationErrors", func(t *testing.T) { testValidation(t, srv, tn) })

@@ -170,7 +170,7 @@ func TestServeDemo(t *testing.T) {
 	if err != nil || !res.MustChangePassword {
 		t.Fatalf("login with the printed one-time password: %+v %v", res, err)
 	}
-	if err := c.ChangePassword(ctx, otp, "Demo-Password-2026"); err != nil {
+	if err := c.ChangePassword(ctx, otp, "Sample-Password-2026"); err != nil {
 		t.Fatal(err)
 	}
 	list, err := c.ListRecords(ctx, "contact", client.ListOptions{Limit: 200})

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -35,14 +34,14 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// ClientIP is the peer address of the request. Forwarded headers are not
-// trusted: a proxy in front of Haven must be configured explicitly.
+// ClientIP is the client address of the request: the one TrustProxies
+// resolved, or else the peer address. Forwarded headers are trusted only
+// from proxies configured explicitly (see TrustProxies).
 func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
 	}
-	return host
+	return peerIP(r)
 }
 
 // Chain wraps h in middleware, the first one outermost.

@@ -21,11 +21,17 @@ import (
 type Server struct {
 	URL string
 	App *server.App
+	now func() time.Time
 }
 
 // Options adjust the configuration of a test server.
 type Options struct {
 	Configure func(*config.Config)
+	// LogTo, when set, receives every server log line (debug and up) as
+	// text, e.g. for a test that proves nothing secret is logged.
+	LogTo io.Writer
+	// Now, when set, is the server's clock (e.g. to let a lock run out).
+	Now func() time.Time
 }
 
 // Start runs a server on engine ("sqlite" or "postgres") until the test
@@ -50,8 +56,19 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	for _, o := range opts {
+		if o.LogTo != nil {
+			log = slog.New(slog.NewTextHandler(o.LogTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := server.OpenApp(ctx, cfg, log)
+	var appOpts server.AppOptions
+	for _, o := range opts {
+		if o.Now != nil {
+			appOpts.Now = o.Now
+		}
+	}
+	app, err := server.OpenApp(ctx, cfg, log, appOpts)
 	if err != nil {
 		cancel()
 		t.Fatalf("open app: %v", err)
@@ -71,7 +88,11 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		}
 		app.Close()
 	})
-	return &Server{URL: srv.URL(), App: app}
+	now := time.Now
+	if appOpts.Now != nil {
+		now = appOpts.Now
+	}
+	return &Server{URL: srv.URL(), App: app, now: now}
 }
 
 type testWriter struct{ t testing.TB }
