@@ -121,13 +121,13 @@ func TestSecuritySettings(t *testing.T) {
 			body := customBody(t, map[string]any{
 				"password_min_length": 12, "password_max_length": 100, "password_classes": 4, "password_expiry_days": 30,
 				"password_history": 24, "password_check_common": false, "lockout_threshold": 0, "lockout_minutes": 0, "captcha_after": 10,
-				"ip_captcha_after": 1000, "session_idle_minutes": 15, "session_max_hours": 8, "max_sessions": 2, "mfa_required": true,
+				"ip_captcha_after": 1000, "session_idle_minutes": 15, "session_max_hours": 8, "max_sessions": 2, "mfa_required": false,
 				"login_ip_ranges": []string{"203.0.113.0/24", "2001:db8::/32"},
 			})
 			got := settingsOf(t, putSettings(t, srv, tn.Admin.Token(), body))
 			want := api.SecuritySettingsDTO{Preset: "custom", PasswordMinLength: 12, PasswordMaxLength: 100, PasswordClasses: 4,
 				PasswordExpiryDays: 30, PasswordHistory: 24, LockoutThreshold: 0, LockoutMinutes: 0, CaptchaAfter: 10, IPCaptchaAfter: 1000,
-				SessionIdleMinutes: 15, SessionMaxHours: 8, MaxSessions: 2, MFARequired: true, LoginIPRanges: []string{"203.0.113.0/24", "2001:db8::/32"}}
+				SessionIdleMinutes: 15, SessionMaxHours: 8, MaxSessions: 2, MFARequired: false, LoginIPRanges: []string{"203.0.113.0/24", "2001:db8::/32"}}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("PUT custom answered %+v, want %+v", got, want)
 			}

@@ -97,14 +97,16 @@ func TestSecuritySettingsPage(t *testing.T) {
 
 			// A custom save: redirected with a message, stored, audited.
 			p = b.submit("/settings/security", "/settings/security", settingsForm(map[string]string{
-				"password_min_length": "12", "password_classes": "4", "password_check_common": "-", "mfa_required": "true",
+				// mfa_required stays off: turning it on sends this admin to
+				// enrolment first (e2e TestTenantRequiresMFA covers that).
+				"password_min_length": "12", "password_classes": "4", "password_check_common": "-", "max_sessions": "3",
 				"login_ip_ranges": "203.0.113.0/24\r\n198.51.100.0/24",
 			}))
 			wantPath(t, p, "/settings/security")
 			wantContains(t, p, "Security settings saved.", `<option value="custom" selected>`, `name="password_min_length" value="12"`,
-				`id="s-mfa_required" name="mfa_required" value="true" checked`, "203.0.113.0/24\n198.51.100.0/24")
+				`name="max_sessions" value="3"`, "203.0.113.0/24\n198.51.100.0/24")
 			got := settingsNow(t, tn.Admin)
-			if got.Preset != "custom" || got.PasswordMinLength != 12 || got.PasswordClasses != 4 || got.PasswordCheckCommon || !got.MFARequired ||
+			if got.Preset != "custom" || got.PasswordMinLength != 12 || got.PasswordClasses != 4 || got.PasswordCheckCommon || got.MaxSessions != 3 ||
 				strings.Join(got.LoginIPRanges, ",") != "203.0.113.0/24,198.51.100.0/24" {
 				t.Fatalf("saved settings %+v", got)
 			}
