@@ -18,6 +18,7 @@ type Accounts interface {
 	CreateToken(ctx context.Context, actor tenant.Actor, in identity.TokenInput) (identity.NewToken, error)
 	Tokens(ctx context.Context, actor tenant.Actor, userID string) ([]identity.APIToken, error)
 	RevokeToken(ctx context.Context, actor tenant.Actor, id string) error
+	LiveTokensByUser(ctx context.Context, actor tenant.Actor) (map[string][]identity.APIToken, error)
 	Sessions(ctx context.Context, actor tenant.Actor, userID string) ([]identity.Session, error)
 	EndSession(ctx context.Context, actor tenant.Actor, sessionID string) error
 	Offboard(ctx context.Context, actor tenant.Actor, userID, transferTo string) (identity.OffboardResult, error)
@@ -34,14 +35,16 @@ func init() {
 // offboarding.
 type AccountPage struct {
 	Shell
-	Name        string
-	Login       string
-	RoleLabel   string
-	StatusLabel string
-	Active      bool
-	IsSelf      bool
-	Sessions    []SessionRow
-	Tokens      []TokenRow
+	Name  string
+	Login string
+	// AccountRole and AccountStatus describe the user shown; the shell's
+	// own RoleLabel is the signed-in viewer's.
+	AccountRole   string
+	AccountStatus string
+	Active        bool
+	IsSelf        bool
+	Sessions      []SessionRow
+	Tokens        []TokenRow
 	// CreateTokenAction is set where the viewer may create a token here.
 	CreateTokenAction string
 	TokenScopes       []Option
@@ -122,7 +125,7 @@ func (w *Web) renderAccount(rw http.ResponseWriter, r *http.Request, rc *reqCtx,
 	}
 	p := &AccountPage{
 		Shell: w.shell(rw, r, rc, l, u.Name, active), Name: u.Name, Login: u.Login(),
-		RoleLabel: translateOr(l, "role."+u.Role, u.Role), StatusLabel: translateOr(l, "status."+string(u.Status), string(u.Status)),
+		AccountRole: translateOr(l, "role."+u.Role, u.Role), AccountStatus: translateOr(l, "status."+string(u.Status), string(u.Status)),
 		Active: u.Status == identity.StatusActive, IsSelf: u.ID == actor.UserID, OffboardErr: offboardErr,
 	}
 	loc := w.location(l)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/client"
 	"github.com/havencrm/haven/internal/testserver"
 )
@@ -225,4 +226,22 @@ func mustCode(t *testing.T, secret string, at time.Time) string {
 		t.Fatal(err)
 	}
 	return code
+}
+
+// TestAccountPageKeepsViewerRole: the top bar shows the signed-in
+// viewer's role, not the role of the user whose page is open.
+func TestAccountPageKeepsViewerRole(t *testing.T) {
+	srv := testserver.Start(t, "sqlite")
+	tn := srv.NewTenant(t, "viewer")
+	_, alice := srv.NewUser(t, tn, "alice@viewer.example.com", "Alice", "sales")
+	b := newBrowser(t, srv.URL)
+	wantStatus(t, b.login("viewer", tn.AdminLogin, tn.Password), http.StatusOK)
+	p := b.get("/users/" + alice.ID)
+	wantContains(t, p, `<span class="badge badge-role-admin">Admin</span>`, "alice@viewer.example.com</span> · Sales")
+	// The users page shows each user's live API tokens.
+	wantNotContains(t, b.get("/users"), "API tokens: ")
+	if _, err := tn.Admin.CreateToken(context.Background(), alice.ID, api.CreateTokenRequest{Name: "sync", Scope: "read", ExpiresInDays: 5}); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, b.get("/users"), "API tokens: 1")
 }

@@ -29,16 +29,19 @@ type UsersPage struct {
 
 // UserRow is one user of the list.
 type UserRow struct {
-	Name             string
-	Login            string
-	Role             string
-	RoleLabel        string
-	StatusLabel      string
-	Active           bool
-	MustChange       bool
-	LastLogin        string
-	IsSelf           bool
-	AccountHref      string
+	Name        string
+	Login       string
+	Role        string
+	RoleLabel   string
+	StatusLabel string
+	Active      bool
+	MustChange  bool
+	LastLogin   string
+	IsSelf      bool
+	AccountHref string
+	// Tokens counts the user's live API tokens: every credential that can
+	// act in the tenant shows on this page.
+	Tokens           int
 	Lock             UserLock // sign-in lock (lockout.go)
 	DeactivateAction string
 	ResetAction      string
@@ -91,6 +94,11 @@ func (w *Web) renderUsers(rw http.ResponseWriter, r *http.Request, rc *reqCtx, f
 		w.fail(rw, r, rc, err)
 		return
 	}
+	tokens, err := w.d.Accounts.LiveTokensByUser(r.Context(), rc.actor())
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
 	p := &UsersPage{Shell: w.shell(rw, r, rc, l, translate(l, "users.title"), "users"), Form: form}
 	loc := w.location(l)
 	for _, u := range users {
@@ -99,6 +107,7 @@ func (w *Web) renderUsers(rw http.ResponseWriter, r *http.Request, rc *reqCtx, f
 			StatusLabel: translateOr(l, "status."+string(u.Status), string(u.Status)), Active: u.Status == identity.StatusActive,
 			MustChange: u.MustChangePassword, LastLogin: translate(l, "users.never"), IsSelf: u.ID == rc.p.User.ID,
 			AccountHref:      "/users/" + url.PathEscape(u.ID),
+			Tokens:           len(tokens[u.ID]),
 			Lock:             locks[u.ID],
 			DeactivateAction: "/users/" + url.PathEscape(u.ID) + "/deactivate",
 			ResetAction:      "/users/" + url.PathEscape(u.ID) + "/reset-password",

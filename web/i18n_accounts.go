@@ -29,6 +29,7 @@ var accountsCatalog = map[string][2]string{
 	"account.my_account":       {"My account", "我的账户"},
 	"flash.session_revoked":    {"Session ended.", "会话已结束。"},
 	"flash.offboarded":         {"User offboarded: deactivated, signed out, records transferred.", "已完成离职交接：用户已停用、已登出，记录已移交。"},
+	"users.tokens":             {"API tokens: %d", "API 令牌：%d"},
 	"token.title":              {"API tokens", "API 令牌"},
 	"token.hint":               {"For integrations: a token acts as this user, with this user's role, until it expires or is revoked. Read tokens can only read.", "用于系统集成：令牌以该用户的身份和角色操作，直到过期或被撤销。只读令牌只能读取。"},
 	"token.none":               {"No API tokens.", "没有 API 令牌。"},
