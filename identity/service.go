@@ -174,7 +174,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		return LoginResult{}, err
 	}
 	sc := s.sessionLifetimes(st)
-	token, hash, err := newToken(t.ID)
+	token, hash, err := newToken(tokenPrefix, t.ID)
 	if err != nil {
 		return LoginResult{}, apperr.Internal(err)
 	}
@@ -288,9 +288,10 @@ func (s *Service) relockVerified(ctx context.Context, tid tenant.ID, verified Us
 // leaked ones.
 const tokenPrefix = "hvs_"
 
-// newToken returns a session token carrying its tenant (so the lookup can
-// be fenced to that tenant) and 256 random bits, and the token's hash.
-func newToken(tid tenant.ID) (string, []byte, error) {
+// newToken returns a session or API token (by prefix) carrying its tenant,
+// so the lookup can be fenced to that tenant, and 256 random bits; and the
+// token's hash, the only form stored.
+func newToken(prefix string, tid tenant.ID) (string, []byte, error) {
 	id, err := uuid.Parse(string(tid))
 	if err != nil {
 		return "", nil, fmt.Errorf("tenant id: %w", err)
@@ -300,14 +301,15 @@ func newToken(tid tenant.ID) (string, []byte, error) {
 	if _, err := rand.Read(buf[16:]); err != nil {
 		return "", nil, fmt.Errorf("read random: %w", err)
 	}
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	token := prefix + base64.RawURLEncoding.EncodeToString(buf)
 	h := sha256.Sum256([]byte(token))
 	return token, h[:], nil
 }
 
-// parseToken returns the tenant a token claims and the token's hash.
-func parseToken(token string) (tenant.ID, []byte, bool) {
-	rest, ok := strings.CutPrefix(token, tokenPrefix)
+// parseToken returns the tenant a token of the given kind claims and the
+// token's hash.
+func parseToken(prefix, token string) (tenant.ID, []byte, bool) {
+	rest, ok := strings.CutPrefix(token, prefix)
 	if !ok || len(rest) != 64 {
 		return "", nil, false
 	}
@@ -342,7 +344,7 @@ const touchInterval = time.Minute
 // malformed tokens, and tokens of deactivated users, all answer
 // unauthenticated.
 func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, requestID string) (Principal, error) {
-	tid, hash, ok := parseToken(token)
+	tid, hash, ok := parseToken(tokenPrefix, token)
 	if !ok {
 		return Principal{}, apperr.Unauthenticated()
 	}

@@ -2,16 +2,11 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 
 	"github.com/havencrm/haven/access"
 	"github.com/havencrm/haven/apperr"
@@ -118,7 +113,7 @@ func (s *Service) CreateToken(ctx context.Context, actor tenant.Actor, in TokenI
 	if len(bad) > 0 {
 		return NewToken{}, apperr.InvalidFields(bad)
 	}
-	secret, hash, err := newAPIToken(actor.TenantID)
+	secret, hash, err := newToken(apiTokenPrefix, actor.TenantID)
 	if err != nil {
 		return NewToken{}, apperr.Internal(err)
 	}
@@ -216,7 +211,7 @@ func (s *Service) AuthenticateBearer(ctx context.Context, token, ip, userAgent, 
 }
 
 func (s *Service) authenticateAPIToken(ctx context.Context, token, ip, userAgent, requestID string) (Principal, error) {
-	tid, hash, ok := parseTokenWithPrefix(token, apiTokenPrefix)
+	tid, hash, ok := parseToken(apiTokenPrefix, token)
 	if !ok {
 		return Principal{}, apperr.Unauthenticated()
 	}
@@ -263,36 +258,3 @@ func (s *Service) authenticateAPIToken(ctx context.Context, token, ip, userAgent
 
 // ReadOnly reports whether the principal may only read.
 func (p Principal) ReadOnly() bool { return p.Token.ID != "" && p.Token.Scope != ScopeWrite }
-
-func newAPIToken(tid tenant.ID) (string, []byte, error) {
-	id, err := uuid.Parse(string(tid))
-	if err != nil {
-		return "", nil, fmt.Errorf("tenant id: %w", err)
-	}
-	buf := make([]byte, 16+32)
-	copy(buf, id[:])
-	if _, err := rand.Read(buf[16:]); err != nil {
-		return "", nil, fmt.Errorf("read random: %w", err)
-	}
-	token := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
-	h := sha256.Sum256([]byte(token))
-	return token, h[:], nil
-}
-
-// parseTokenWithPrefix returns the tenant a token claims and its hash.
-func parseTokenWithPrefix(token, prefix string) (tenant.ID, []byte, bool) {
-	rest, ok := strings.CutPrefix(token, prefix)
-	if !ok || len(rest) != 64 {
-		return "", nil, false
-	}
-	buf, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(buf) != 48 {
-		return "", nil, false
-	}
-	id, err := uuid.FromBytes(buf[:16])
-	if err != nil {
-		return "", nil, false
-	}
-	h := sha256.Sum256([]byte(token))
-	return tenant.ID(id.String()), h[:], true
-}
