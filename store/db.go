@@ -275,3 +275,28 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a read query in tenantID's transaction and scans every
+// row with scan.
+func queryAll[T any](ctx context.Context, db *DB, tid tenant.ID, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		rows, err := q.query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return mapErr(rows.Err())
+	})
+	return out, err
+}

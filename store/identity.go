@@ -29,7 +29,7 @@ func (db *DB) InsertTenant(ctx context.Context, t tenant.Tenant) error {
 
 const tenantCols = `id, slug, name, status, contract_start, contract_end, created_at`
 
-func scanTenant(row interface{ Scan(...any) error }) (tenant.Tenant, error) {
+func scanTenant(row scanner) (tenant.Tenant, error) {
 	var t tenant.Tenant
 	var id, status string
 	var start, created int64
@@ -69,28 +69,12 @@ func (db *DB) Tenant(ctx context.Context, id tenant.ID) (tenant.Tenant, error) {
 
 // Tenants lists every tenant (platform operations only).
 func (db *DB) Tenants(ctx context.Context) ([]tenant.Tenant, error) {
-	var out []tenant.Tenant
-	err := db.inTx(ctx, "", false, func(ctx context.Context, q querier) error {
-		rows, err := q.query(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY slug`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTenant(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return queryAll(ctx, db, "", scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY slug`)
 }
 
 const userCols = `id, email, phone, name, role, status, password_hash, must_change_password, password_changed_at, last_login_at, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }) (identity.User, error) {
+func scanUser(row scanner) (identity.User, error) {
 	var u identity.User
 	var email, phone sql.NullString
 	var status string
@@ -170,24 +154,8 @@ func (db *DB) UserByLogin(ctx context.Context, tid tenant.ID, login string) (ide
 
 // Users lists users ordered by ID after afterID.
 func (db *DB) Users(ctx context.Context, tid tenant.ID, afterID string, limit int) ([]identity.User, error) {
-	var out []identity.User
-	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
-		rows, err := q.query(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
-			string(tid), afterID, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, u)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return queryAll(ctx, db, tid, scanUser, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
+		string(tid), afterID, limit)
 }
 
 // LockTenant makes the caller's write transaction the only one of its

@@ -14,7 +14,7 @@ import (
 
 const sessionCols = `id, user_id, token_hash, created_at, last_seen_at, expires_at, revoked_at, ip, user_agent`
 
-func scanSession(row interface{ Scan(...any) error }) (identity.Session, error) {
+func scanSession(row scanner) (identity.Session, error) {
 	var s identity.Session
 	var created, seen, expires int64
 	var revoked sql.NullInt64
@@ -31,25 +31,9 @@ func scanSession(row interface{ Scan(...any) error }) (identity.Session, error) 
 // UserSessions lists a user's sessions that are neither revoked nor past
 // their absolute end, newest first.
 func (db *DB) UserSessions(ctx context.Context, tid tenant.ID, userID string, now time.Time) ([]identity.Session, error) {
-	var out []identity.Session
-	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
-		rows, err := q.query(ctx, `SELECT `+sessionCols+` FROM sessions
-			WHERE tenant_id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC`,
-			string(tid), userID, micros(now))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			s, err := scanSession(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return mapErr(rows.Err())
-	})
-	return out, err
+	return queryAll(ctx, db, tid, scanSession, `SELECT `+sessionCols+` FROM sessions
+		WHERE tenant_id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC`,
+		string(tid), userID, micros(now))
 }
 
 // SessionByID returns one session.

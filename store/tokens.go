@@ -13,7 +13,7 @@ import (
 
 const tokenCols = `id, user_id, name, token_hash, scope, created_at, created_by, expires_at, last_used_at, revoked_at`
 
-func scanAPIToken(row interface{ Scan(...any) error }) (identity.APIToken, error) {
+func scanAPIToken(row scanner) (identity.APIToken, error) {
 	var t identity.APIToken
 	var created, expires int64
 	var used, revoked sql.NullInt64
@@ -59,24 +59,8 @@ func (db *DB) APIToken(ctx context.Context, tid tenant.ID, id string) (identity.
 
 // UserAPITokens lists a user's tokens, newest first.
 func (db *DB) UserAPITokens(ctx context.Context, tid tenant.ID, userID string) ([]identity.APIToken, error) {
-	var out []identity.APIToken
-	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
-		rows, err := q.query(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE tenant_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC`,
-			string(tid), userID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanAPIToken(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return mapErr(rows.Err())
-	})
-	return out, err
+	return queryAll(ctx, db, tid, scanAPIToken,
+		`SELECT `+tokenCols+` FROM api_tokens WHERE tenant_id = ? AND user_id = ? ORDER BY created_at DESC, id DESC`, string(tid), userID)
 }
 
 // RevokeAPIToken ends a token.
@@ -98,22 +82,6 @@ func (db *DB) TouchAPIToken(ctx context.Context, tid tenant.ID, id string, at ti
 // LiveAPITokens lists every token of the tenant that can still
 // authenticate at now, so the users list shows every credential.
 func (db *DB) LiveAPITokens(ctx context.Context, tid tenant.ID, now time.Time) ([]identity.APIToken, error) {
-	var out []identity.APIToken
-	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
-		rows, err := q.query(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE tenant_id = ? AND revoked_at IS NULL AND expires_at > ?
-			ORDER BY user_id, created_at DESC`, string(tid), micros(now))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanAPIToken(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return mapErr(rows.Err())
-	})
-	return out, err
+	return queryAll(ctx, db, tid, scanAPIToken, `SELECT `+tokenCols+` FROM api_tokens
+		WHERE tenant_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY user_id, created_at DESC`, string(tid), micros(now))
 }
