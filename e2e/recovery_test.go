@@ -358,3 +358,53 @@ func testRecoveryRateLimits(t *testing.T, engine string) {
 		}
 	}
 }
+
+// TestRecoveryClearsLock: an owner locked out by someone else's guesses
+// gets back in through recovery, without waiting out the lock.
+func TestRecoveryClearsLock(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			g := startRecoveryRig(t, engine)
+			srv := g.srv
+			ctx := context.Background()
+			tn := srv.NewTenant(t, "relock")
+			_, user := srv.NewUser(t, tn, "owner@relock.example.com", "Owner", "sales")
+			srv.SetSecuritySettings(t, tn, func(s *identity.SecuritySettings) {
+				s.Preset, s.CaptchaAfter, s.LockoutThreshold, s.LockoutMinutes = identity.PresetCustom, 1, 2, 0
+			})
+			anon := client.New(srv.URL)
+			_, err := anon.Login(ctx, api.LoginRequest{Tenant: "relock", Login: user.Email, Password: "guess-1-wrong"})
+			ce := checkErr(t, "first guess", err, 401, "invalid_credentials")
+			id, _ := ce.Details["captcha_id"].(string)
+			_, err = anon.Login(ctx, api.LoginRequest{Tenant: "relock", Login: user.Email, Password: "guess-2-wrong",
+				CaptchaID: id, CaptchaAnswer: srv.CaptchaAnswer(t, id)})
+			checkErr(t, "second guess", err, 423, "account_locked")
+			_, err = anon.Login(ctx, api.LoginRequest{Tenant: "relock", Login: user.Email, Password: password})
+			checkErr(t, "owner while locked", err, 423, "account_locked")
+
+			if r := postJSON(t, srv, "/api/v1/auth/recovery/start", api.RecoveryStartRequest{Tenant: "relock", Login: user.Email, Channel: "email"}); r.Status != 202 {
+				t.Fatalf("start: %d %s", r.Status, r.Body)
+			}
+			// Two messages: the lock notice and the code, in either order
+			// (mail goes out in the background).
+			var code string
+			for _, m := range g.mail.WaitCount(t, 15*time.Second, 2, smtptest.To(user.Email)) {
+				if c := mailCode.FindStringSubmatch(m.Text); c != nil {
+					code = c[1]
+				}
+			}
+			if code == "" {
+				t.Fatal("no recovery code mailed")
+			}
+			if r := postJSON(t, srv, "/api/v1/auth/recovery/finish", api.RecoveryFinishRequest{Tenant: "relock", Login: user.Email, Code: code,
+				NewPassword: "Harbour-Lights-Tango-58"}); r.Status != 204 {
+				t.Fatalf("finish: %d %s", r.Status, r.Body)
+			}
+			must[*api.LoginResponse](t)(client.New(srv.URL).Login(ctx, api.LoginRequest{Tenant: "relock", Login: user.Email, Password: "Harbour-Lights-Tango-58"}))
+			evs := allAudit(t, tn.Admin, client.AuditQuery{Action: "auth.recovery_completed"})
+			if len(evs) != 1 || evs[0].Changes["lock_cleared"].After != false {
+				t.Fatalf("recovery audit %+v", evs)
+			}
+		})
+	}
+}

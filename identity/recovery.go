@@ -426,6 +426,14 @@ func (s *Service) FinishRecovery(ctx context.Context, in RecoveryFinishInput) er
 		return apperr.Internal(err)
 	}
 	return s.store.WriteTx(ctx, t.ID, func(ctx context.Context) error {
+		// Proving control of the mailbox or phone ends a lock too: the
+		// owner is not left waiting out a lock someone else caused. The
+		// attempt row comes before the tenant lock, the order sign-in
+		// takes them in; a failure below rolls the reset back.
+		prevLock, err := s.store.ResetLoginAttempts(ctx, t.ID, userSubject(u.ID))
+		if err != nil {
+			return err
+		}
 		if err := s.store.LockTenant(ctx, t.ID); err != nil {
 			return err
 		}
@@ -457,6 +465,9 @@ func (s *Service) FinishRecovery(ctx context.Context, in RecoveryFinishInput) er
 		}
 		ev := audit.New(actor, now, ActionRecoveryCompleted, "user", cur.ID, cur.Login())
 		ev.Changes = map[string]audit.Change{"channel": {After: rc.Channel}, "sessions_revoked": {After: n}}
+		if prevLock.Locked(now) {
+			ev.Changes["lock_cleared"] = audit.Change{Before: true, After: false}
+		}
 		return s.store.AppendAudit(ctx, ev)
 	})
 }
