@@ -22,6 +22,10 @@ type Config struct {
 	Addr        string
 	MetricsAddr string
 	DataDir     string
+	// KeyDir holds the local key-encryption keys; empty means <data>/keys.
+	// Keep it out of database backups: a copy of the database without
+	// these files reveals no encrypted value.
+	KeyDir      string
 	DatabaseURL string
 	// DBAppRole is the PostgreSQL role transactions switch to so that
 	// row-level security applies.
@@ -70,6 +74,14 @@ func Default() Config {
 		LogFormat:         "text",
 		Notify:            defaultNotify(),
 	}
+}
+
+// KeyDirPath is where the local key-encryption keys live.
+func (c Config) KeyDirPath() string {
+	if c.KeyDir != "" {
+		return c.KeyDir
+	}
+	return filepath.Join(c.DataDir, "keys")
 }
 
 // SQLitePath is where the embedded database lives.
@@ -127,6 +139,9 @@ func settings() []setting {
 		}),
 		mk("data", "directory for the embedded SQLite database", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.DataDir })
+		}),
+		mk("key-dir", "directory of the local key-encryption keys (default <data>/keys; keep it out of database backups)", func() (func(*Config) string, func(*Config, string) error) {
+			return str(func(c *Config) *string { return &c.KeyDir })
 		}),
 		mk("database-url", "PostgreSQL URL (postgres://...); empty: embedded SQLite", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.DatabaseURL })

@@ -5,6 +5,7 @@ package provision
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,13 +33,23 @@ type AdminCreator interface {
 	CreateFirstAdmin(ctx context.Context, actor tenant.Actor, email, phone, name string) (identity.NewUser, error)
 }
 
+// KeyIssuer gives a new tenant its first data key.
+type KeyIssuer interface {
+	EnsureTenantKey(ctx context.Context, tid tenant.ID) (uint32, error)
+}
+
 // Provisioner creates tenants.
 type Provisioner struct {
 	store   Store
 	objects ObjectSeeder
 	admins  AdminCreator
+	keys    KeyIssuer // nil: keys are made on first use
 	now     func() time.Time
 }
+
+// SetKeyIssuer makes every new tenant get its data key in the same
+// transaction that creates it.
+func (p *Provisioner) SetKeyIssuer(k KeyIssuer) { p.keys = k }
 
 // New returns a Provisioner.
 func New(store Store, objects ObjectSeeder, admins AdminCreator, now func() time.Time) *Provisioner {
@@ -105,6 +116,11 @@ func (p *Provisioner) CreateTenant(ctx context.Context, in Input) (Result, error
 		}
 		if err := p.objects.SeedStandardObjects(ctx, t.ID); err != nil {
 			return err
+		}
+		if p.keys != nil {
+			if _, err := p.keys.EnsureTenantKey(ctx, t.ID); err != nil {
+				return fmt.Errorf("tenant data key: %w", err)
+			}
 		}
 		system := tenant.System(t.ID, "")
 		ev := audit.New(system, now, audit.ActionTenantCreated, "tenant", string(t.ID), t.Name)

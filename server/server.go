@@ -18,6 +18,8 @@ import (
 	"github.com/havencrm/haven/config"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/keyring"
+	"github.com/havencrm/haven/keyring/local"
 	"github.com/havencrm/haven/notify"
 	"github.com/havencrm/haven/provision"
 	"github.com/havencrm/haven/records"
@@ -38,7 +40,11 @@ type App struct {
 	Settings    *identity.Settings
 	// Notifier sends recovery codes and lock notices (e-mail, SMS).
 	Notifier *notify.Notifier
-	metrics  *metrics
+	// KEK is the key-encryption-key provider; Keyring the per-tenant data
+	// keys it wraps.
+	KEK     *local.Provider
+	Keyring *keyring.Keyring
+	metrics *metrics
 }
 
 // OpenApp opens the configured database, applies migrations and builds
@@ -79,10 +85,21 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	settings := identity.NewSettings(db, now)
 	ids.SetSettings(settings)
 	recs := records.NewService(db, now)
+	kek, err := local.Open(cfg.KeyDirPath())
+	if err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = notifier.Close(closeCtx)
+		db.Close()
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	keys := keyring.New(kek, db, keyring.Options{Now: now})
+	prov := provision.New(db, recs, ids, now)
+	prov.SetKeyIssuer(keys)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: audit.NewService(db),
-		Provisioner: provision.New(db, recs, ids, now), Settings: settings, metrics: newMetrics(),
-		Notifier: notifier,
+		Provisioner: prov, Settings: settings, metrics: newMetrics(),
+		Notifier: notifier, KEK: kek, Keyring: keys,
 	}, nil
 }
 
@@ -96,6 +113,12 @@ func (a *App) Close() error {
 		if err := a.Notifier.Close(ctx); err != nil {
 			a.Log.Warn("closing the notifier", "err", err)
 		}
+	}
+	if a.Keyring != nil {
+		a.Keyring.Close()
+	}
+	if a.KEK != nil {
+		a.KEK.Close()
 	}
 	return a.DB.Close()
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -12,7 +15,9 @@ import (
 
 	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/client"
+	"github.com/havencrm/haven/config"
 	"github.com/havencrm/haven/internal/testdb"
+	"github.com/havencrm/haven/server"
 )
 
 func env(m map[string]string) func(string) string {
@@ -190,5 +195,63 @@ func TestServeDemo(t *testing.T) {
 	}
 	if strings.Contains(out.buf.String(), "One-time password") {
 		t.Fatal("a second --demo start printed a new password")
+	}
+}
+
+// TestKeys: a new tenant gets a data key wrapped by a key file that only
+// its owner can read; rotate-kek adds a key version and rewraps the data
+// keys, after which the old key file is no longer needed.
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	args := append([]string{"tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.example.com", "--data", dir}, fastHashing()...)
+	if err := run(ctx, args, io.Discard, io.Discard, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	v1 := filepath.Join(dir, "keys", "kek-v1.key")
+	st, err := os.Stat(v1)
+	if err != nil {
+		t.Fatalf("no key file after creating a tenant: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"keys", "rotate-kek", "--data", dir}, &out, io.Discard, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "local:v2") || !strings.Contains(out.String(), "rewrapped 1 tenant data key(s)") {
+		t.Fatalf("rotate-kek printed %q", out.String())
+	}
+	// With v1 gone, the tenant's key still opens under v2.
+	if err := os.Rename(v1, v1+".offline"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir = dir
+	app, err := server.OpenApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	tn, err := app.DB.TenantBySlug(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if term, _, err := app.Keyring.CurrentKey(ctx, tn.ID); err != nil || term != 1 {
+		t.Fatalf("tenant key after rewrap without v1: term %d, %v", term, err)
+	}
+	// A second rewrap finds nothing left to move.
+	out.Reset()
+	if err := run(ctx, []string{"keys", "rewrap", "--data", dir}, &out, io.Discard, env(nil)); err != nil || !strings.Contains(out.String(), "rewrapped 0") {
+		t.Fatalf("second rewrap: %q %v", out.String(), err)
+	}
+	// A key file readable by others is refused with a clear error.
+	if err := os.Chmod(filepath.Join(dir, "keys", "kek-v2.key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"keys", "rewrap", "--data", dir}, io.Discard, io.Discard, env(nil))
+	if err == nil || !strings.Contains(oneLine(err), "kek-v2.key") {
+		t.Fatalf("loose key file mode: %v", err)
 	}
 }
