@@ -139,11 +139,6 @@ type AuditLog interface {
 	Query(ctx context.Context, actor tenant.Actor, f audit.Filter) ([]audit.Event, int64, error)
 }
 
-// Tenants reads the caller's tenant.
-type Tenants interface {
-	Tenant(ctx context.Context, id tenant.ID) (tenant.Tenant, error)
-}
-
 // Pinger reports whether the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -154,7 +149,6 @@ type Deps struct {
 	Identity     Identity
 	Records      Records
 	Audit        AuditLog
-	Tenants      Tenants
 	DB           Pinger
 	Log          *slog.Logger
 	MaxBodyBytes int64

@@ -54,11 +54,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request, p *identity
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, p *identity.Principal) {
-	t, err := a.d.Tenants.Tenant(r.Context(), p.Actor.TenantID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
+	t := p.Tenant
 	objs, err := a.d.Records.Objects(r.Context(), p.Actor)
 	if err != nil {
 		a.writeError(w, r, err)

@@ -71,12 +71,7 @@ func (a *API) mfaStatus(w http.ResponseWriter, r *http.Request, p *identity.Prin
 }
 
 func (a *API) beginTOTP(w http.ResponseWriter, r *http.Request, p *identity.Principal) {
-	t, err := a.d.Tenants.Tenant(r.Context(), p.Actor.TenantID)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setup, err := a.d.MFA.BeginTOTP(r.Context(), p.Actor, t.Slug)
+	setup, err := a.d.MFA.BeginTOTP(r.Context(), p.Actor, p.Tenant.Slug)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

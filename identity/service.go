@@ -327,10 +327,13 @@ func parseToken(prefix, token string) (tenant.ID, []byte, bool) {
 
 // Principal is an authenticated request's actor with its session facts.
 type Principal struct {
-	Actor              tenant.Actor
-	User               User
-	Session            Session
-	Token              APIToken // set when an API token authenticated
+	Actor   tenant.Actor
+	User    User
+	Session Session
+	Token   APIToken // set when an API token authenticated
+	// Tenant is the principal's tenant, read in the same transaction, so
+	// handlers need not fetch it again.
+	Tenant             tenant.Tenant
 	MustChangePassword bool
 	// MustEnrolMFA is set while the tenant requires two-step sign-in and
 	// the user has no authenticator yet: only enrolment is allowed.
@@ -356,13 +359,9 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 		if err != nil {
 			return err
 		}
-		// A suspended tenant's sessions stop at once, like a deactivated user's.
-		t, err := s.store.Tenant(ctx, tid)
+		t, err := s.liveTenant(ctx, tid)
 		if err != nil {
 			return err
-		}
-		if t.Status != tenant.StatusActive {
-			return apperr.Unauthenticated()
 		}
 		u, err := s.store.User(ctx, tid, sess.UserID)
 		if err != nil {
@@ -375,7 +374,7 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 			return err
 		}
 		sc = s.sessionLifetimes(st)
-		p = Principal{User: u, Session: sess, MustChangePassword: st.MustChangePassword(u, now)}
+		p = Principal{User: u, Session: sess, Tenant: t, MustChangePassword: st.MustChangePassword(u, now)}
 		if st.MFARequired {
 			// Only while the tenant requires it does each request pay
 			// for this look-up.
@@ -412,6 +411,20 @@ func (s *Service) Authenticate(ctx context.Context, token, ip, userAgent, reques
 		SessionID: sess.ID, IP: ip, UserAgent: truncate(userAgent, 512), RequestID: requestID,
 	}
 	return p, nil
+}
+
+// liveTenant returns the tenant of a credential being checked. A
+// suspended tenant's sessions and tokens stop at once, like a deactivated
+// user's.
+func (s *Service) liveTenant(ctx context.Context, tid tenant.ID) (tenant.Tenant, error) {
+	t, err := s.store.Tenant(ctx, tid)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	if t.Status != tenant.StatusActive {
+		return tenant.Tenant{}, apperr.Unauthenticated()
+	}
+	return t, nil
 }
 
 // Logout revokes the actor's current session.

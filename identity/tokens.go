@@ -218,17 +218,14 @@ func (s *Service) authenticateAPIToken(ctx context.Context, token, ip, userAgent
 	now := s.now().UTC()
 	var tok APIToken
 	var u User
+	var t tenant.Tenant
 	err := s.store.ReadTx(ctx, tid, func(ctx context.Context) error {
 		var err error
 		if tok, err = s.store.APITokenByHash(ctx, tid, hash); err != nil {
 			return err
 		}
-		t, err := s.store.Tenant(ctx, tid)
-		if err != nil {
+		if t, err = s.liveTenant(ctx, tid); err != nil {
 			return err
-		}
-		if t.Status != tenant.StatusActive {
-			return apperr.Unauthenticated()
 		}
 		u, err = s.store.User(ctx, tid, tok.UserID)
 		return err
@@ -249,8 +246,9 @@ func (s *Service) authenticateAPIToken(ctx context.Context, token, ip, userAgent
 		}
 	}
 	return Principal{
-		User:  u,
-		Token: tok,
+		User:   u,
+		Token:  tok,
+		Tenant: t,
 		Actor: tenant.Actor{Kind: tenant.ActorUser, TenantID: tid, UserID: u.ID, Name: u.Name, Role: u.Role,
 			TokenID: tok.ID, IP: ip, UserAgent: truncate(userAgent, 512), RequestID: requestID},
 	}, nil

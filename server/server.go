@@ -127,12 +127,12 @@ func (a *App) Close() error {
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	api.New(api.Deps{
-		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, DB: a.DB, Log: a.Log, Accounts: a.Identity, MFA: a.Identity,
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, DB: a.DB, Log: a.Log, Accounts: a.Identity, MFA: a.Identity,
 		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
-		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Tenants: a.DB, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
+		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
 		Lockout: a.Identity, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings,
 	})

@@ -232,9 +232,7 @@ func (w *Web) optionalSession(r *http.Request) *reqCtx {
 		return nil
 	}
 	rc := &reqCtx{p: p, csrf: csrfTokenFor(c.Value), lang: requestLang(r), userName: map[string]string{p.User.ID: p.User.Name}}
-	if rc.tenant, err = w.d.Tenants.Tenant(ctx, p.Actor.TenantID); err != nil {
-		return nil
-	}
+	rc.tenant = p.Tenant
 	if !p.MustChangePassword {
 		if rc.objects, err = w.d.Records.Objects(ctx, p.Actor); err != nil {
 			return nil

@@ -220,10 +220,7 @@ func (w *Web) authed(h handlerFunc, opts ...authOption) http.Handler {
 			return
 		}
 		rc := &reqCtx{p: p, csrf: csrfTokenFor(c.Value), lang: lang, userName: map[string]string{p.User.ID: p.User.Name}}
-		if rc.tenant, err = w.d.Tenants.Tenant(ctx, p.Actor.TenantID); err != nil {
-			w.internalError(rw, r, nil, lang, err)
-			return
-		}
+		rc.tenant = p.Tenant
 		if !p.MustChangePassword {
 			if rc.objects, err = w.d.Records.Objects(ctx, p.Actor); err != nil {
 				w.internalError(rw, r, nil, lang, err)

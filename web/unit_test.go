@@ -54,13 +54,7 @@ type stubIdentity struct{ web.Identity }
 
 func (stubIdentity) Authenticate(_ context.Context, token, _, _, requestID string) (identity.Principal, error) {
 	u := identity.User{ID: "0190a0a0-0000-7000-8000-000000000001", Name: "Stub Admin", Role: "admin", Status: identity.StatusActive}
-	return identity.Principal{User: u, Actor: tenant.Actor{Kind: tenant.ActorUser, TenantID: "0190a0a0-0000-7000-8000-000000000002", UserID: u.ID, Role: u.Role, RequestID: requestID}}, nil
-}
-
-type stubTenants struct{}
-
-func (stubTenants) Tenant(_ context.Context, id tenant.ID) (tenant.Tenant, error) {
-	return tenant.Tenant{ID: id, Slug: "stub", Name: "Stub Co"}, nil
+	return identity.Principal{User: u, Tenant: tenant.Tenant{ID: "0190a0a0-0000-7000-8000-000000000002", Slug: "stub", Name: "Stub Co"}, Actor: tenant.Actor{Kind: tenant.ActorUser, TenantID: "0190a0a0-0000-7000-8000-000000000002", UserID: u.ID, Role: u.Role, RequestID: requestID}}, nil
 }
 
 type failingRecords struct {
@@ -88,7 +82,7 @@ func TestInternalErrorPage(t *testing.T) {
 	var logs bytes.Buffer
 	secret := errors.New(`pq: relation "tenant_secrets" does not exist (password=hunter2)`)
 	w, err := web.New(web.Deps{
-		Identity: stubIdentity{}, Records: failingRecords{err: secret}, Audit: stubAudit{}, Tenants: stubTenants{},
+		Identity: stubIdentity{}, Records: failingRecords{err: secret}, Audit: stubAudit{},
 		Log: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
@@ -122,7 +116,7 @@ func TestInternalErrorPage(t *testing.T) {
 
 // Every route pattern coexists with the API's catch-all on one mux.
 func TestRegisterBesideAPIPatterns(t *testing.T) {
-	w, err := web.New(web.Deps{Identity: stubIdentity{}, Records: failingRecords{}, Audit: stubAudit{}, Tenants: stubTenants{}})
+	w, err := web.New(web.Deps{Identity: stubIdentity{}, Records: failingRecords{}, Audit: stubAudit{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,17 +52,11 @@ type AuditLog interface {
 	Query(ctx context.Context, actor tenant.Actor, f audit.Filter) ([]audit.Event, int64, error)
 }
 
-// Tenants reads tenants.
-type Tenants interface {
-	Tenant(ctx context.Context, id tenant.ID) (tenant.Tenant, error)
-}
-
 // Deps are the web UI's collaborators.
 type Deps struct {
 	Identity      Identity
 	Records       Records
 	Audit         AuditLog
-	Tenants       Tenants
 	Accounts      Accounts
 	Lockout       Lockout
 	MFA           MFA
