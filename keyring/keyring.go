@@ -351,6 +351,26 @@ func (k *Keyring) Rotate(ctx context.Context, tid tenant.ID) (uint32, error) {
 	return term, err
 }
 
+// ActiveTerms lists the tenant's active terms, oldest first: the terms
+// values may still be sealed under until a re-encryption retires them.
+// A destroyed tenant answers the destroyed error.
+func (k *Keyring) ActiveTerms(ctx context.Context, tid tenant.ID) ([]uint32, error) {
+	keys, err := k.store.TenantKeys(ctx, tid)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint32
+	for _, w := range keys {
+		switch w.State {
+		case StateDestroyed:
+			return nil, destroyedErr()
+		case StateActive:
+			out = append(out, w.Term)
+		}
+	}
+	return out, nil
+}
+
 // UsageCounter counts the stored values that still use a term.
 type UsageCounter func(ctx context.Context, tid tenant.ID, term uint32) (int64, error)
 
