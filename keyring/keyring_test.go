@@ -3,10 +3,14 @@ package keyring_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/internal/testdb"
 	"github.com/havencrm/haven/keyring"
 	"github.com/havencrm/haven/keyring/local"
@@ -121,4 +125,129 @@ func TestAADIsUnambiguous(t *testing.T) {
 	if bytes.Equal(keyring.AAD("ab", 1), keyring.AAD("a", 1)) || bytes.Equal(keyring.AAD("a", 1), keyring.AAD("a", 2)) {
 		t.Fatal("AAD collides")
 	}
+}
+
+// fakeKEKs stands in for tenants' own keys without an HSM: each "fake:"
+// key is a local key directory; withdrawing one makes it unreachable.
+type fakeKEKs struct {
+	t    *testing.T
+	keys map[string]*local.Provider
+}
+
+type fakeKEK struct {
+	id string
+	*local.Provider
+}
+
+func (f fakeKEK) KeyID() string { return f.id }
+
+func (f *fakeKEKs) add(name string) string {
+	p, err := local.Open(f.t.TempDir())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.keys["fake:"+name] = p
+	return "fake:" + name
+}
+
+func (f *fakeKEKs) OpenKEK(_ context.Context, id string) (keyring.KEKProvider, error) {
+	p, ok := f.keys[id]
+	if !ok {
+		return nil, fmt.Errorf("no key %s: %w", id, keyring.ErrKEKUnavailable)
+	}
+	return fakeKEK{id, p}, nil
+}
+
+func kekIDsOf(t *testing.T, db *store.DB, tid tenant.ID) []string {
+	t.Helper()
+	keys, err := db.TenantKeys(context.Background(), tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.KEKID)
+	}
+	return out
+}
+
+func TestTenantKEKRouting(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		kek, a := setup(t, db)
+		now := time.Now().UTC()
+		if err := db.InsertTenant(ctx, tenant.Tenant{ID: "globex", Slug: "globex", Name: "Globex", Status: tenant.StatusActive,
+			ContractStart: now, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		b := tenant.ID("globex")
+		fakes := &fakeKEKs{t: t, keys: map[string]*local.Provider{}}
+		id := fakes.add("acme")
+		kr := keyring.New(kek, db, keyring.Options{KEKs: fakes, CacheTTL: -1})
+		_, ka1, err := kr.CurrentKey(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, kb1, err := kr.CurrentKey(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := kr.EnableTenantKEK(ctx, a, keyring.TenantKEK{Provider: "fake", KeyRef: "acme"})
+		if err != nil || ch.Rewrapped != 1 || !ch.Changed {
+			t.Fatalf("enable = %+v, %v", ch, err)
+		}
+		if ids := kekIDsOf(t, db, a); len(ids) != 1 || ids[0] != id {
+			t.Fatalf("acme under %v", ids)
+		}
+		if k, err := kr.KeyForTerm(ctx, a, 1); err != nil || !bytes.Equal(k, ka1) {
+			t.Fatalf("acme through its own key: %v", err)
+		}
+
+		// A keyring built without tenants' KEKs (a misconfigured instance)
+		// never wraps acme's keys under the platform KEK.
+		plain := keyring.New(kek, db, keyring.Options{})
+		if _, err := plain.Rotate(ctx, a); err == nil {
+			t.Fatal("a new term of a BYOK tenant was made without its key")
+		}
+		if n, err := plain.RewrapAll(ctx); n != 0 || err != nil {
+			t.Fatalf("RewrapAll without tenants' KEKs = %d, %v", n, err)
+		}
+		if ids := kekIDsOf(t, db, a); len(ids) != 1 || ids[0] != id {
+			t.Fatalf("acme moved to %v", ids)
+		}
+
+		// The key is withdrawn: acme is locked, globex is not.
+		own := fakes.keys[id]
+		delete(fakes.keys, id)
+		_, err = kr.KeyForTerm(ctx, a, 1)
+		if !apperr.Is(err, apperr.KindLocked) || !errors.Is(err, keyring.ErrKEKUnavailable) {
+			t.Fatalf("withdrawn key: %v", err)
+		}
+		if k, err := kr.KeyForTerm(ctx, b, 1); err != nil || !bytes.Equal(k, kb1) {
+			t.Fatalf("globex: %v", err)
+		}
+
+		// A platform KEK rotation still finishes for everyone else when one
+		// tenant's keys cannot move: acme has a key left under the old
+		// platform KEK (as after a crash between recording its choice and
+		// the rewrap), and its own key is away.
+		fakes.keys[id] = own
+		if _, err := kr.DisableTenantKEK(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PutTenantKEK(ctx, a, keyring.TenantKEK{Provider: "fake", KeyRef: "acme", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		delete(fakes.keys, id)
+		if _, err := kek.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := kr.RewrapAll(ctx)
+		if n != 1 || err == nil || !strings.Contains(err.Error(), "1 of 2 tenants") || !apperr.Is(err, apperr.KindLocked) {
+			t.Fatalf("RewrapAll = %d, %v", n, err)
+		}
+		if ids := kekIDsOf(t, db, b); ids[0] != "local:v2" {
+			t.Fatalf("globex under %v", ids)
+		}
+	})
 }

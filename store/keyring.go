@@ -11,7 +11,10 @@ import (
 	"github.com/havencrm/haven/tenant"
 )
 
-var _ keyring.Store = (*DB)(nil)
+var (
+	_ keyring.Store          = (*DB)(nil)
+	_ keyring.TenantKEKStore = (*DB)(nil)
+)
 
 const tenantKeyCols = `term, kek_id, wrapped, state, created_at, retired_at, destroyed_at`
 
@@ -171,4 +174,55 @@ func (db *DB) TenantIDs(ctx context.Context) ([]tenant.ID, error) {
 		return rows.Err()
 	})
 	return out, err
+}
+
+// TenantKEK returns the tenant's own key-encryption key, if it has one.
+func (db *DB) TenantKEK(ctx context.Context, tid tenant.ID) (keyring.TenantKEK, bool, error) {
+	var k keyring.TenantKEK
+	found := false
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		var created int64
+		err := q.queryRow(ctx, `SELECT provider, key_ref, created_at, created_by FROM tenant_kek WHERE tenant_id = ?`, string(tid)).
+			Scan(&k.Provider, &k.KeyRef, &created, &k.CreatedBy)
+		if errors.Is(err, errNoRows) {
+			return nil
+		}
+		if err != nil {
+			return mapErr(err)
+		}
+		k.CreatedAt, found = fromMicros(created), true
+		return nil
+	})
+	if err != nil || !found {
+		return keyring.TenantKEK{}, false, err
+	}
+	return k, true, nil
+}
+
+// PutTenantKEK sets or replaces the tenant's own key-encryption key.
+func (db *DB) PutTenantKEK(ctx context.Context, tid tenant.ID, k keyring.TenantKEK) error {
+	if k.Provider == "" || k.KeyRef == "" {
+		return apperr.Internal(errors.New("store: a tenant KEK needs a provider and a key reference"))
+	}
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		_, err := q.exec(ctx, `INSERT INTO tenant_kek (tenant_id, provider, key_ref, created_at, created_by) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET provider = excluded.provider, key_ref = excluded.key_ref,
+			created_at = excluded.created_at, created_by = excluded.created_by`,
+			string(tid), k.Provider, k.KeyRef, micros(k.CreatedAt), k.CreatedBy)
+		return err
+	})
+}
+
+// DeleteTenantKEK returns the tenant to the platform key-encryption key.
+func (db *DB) DeleteTenantKEK(ctx context.Context, tid tenant.ID) (bool, error) {
+	var n int64
+	err := db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		res, err := q.exec(ctx, `DELETE FROM tenant_kek WHERE tenant_id = ?`, string(tid))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n == 1, err
 }

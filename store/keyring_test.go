@@ -433,3 +433,78 @@ func TestTenantKeysRowLevelSecurity(t *testing.T) {
 		t.Fatalf("globex's transaction changed acme's keys: %+v", keys)
 	}
 }
+
+func TestTenantKEKChoice(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a, b := keyTenant(t, db, "acme"), keyTenant(t, db, "globex")
+		if _, ok, err := db.TenantKEK(ctx, a); ok || err != nil {
+			t.Fatalf("a new tenant has its own KEK: %v %v", ok, err)
+		}
+		at := time.Date(2026, 2, 3, 4, 5, 6, 789000, time.UTC)
+		want := keyring.TenantKEK{Provider: "pkcs11", KeyRef: "customer/acme-kek", CreatedAt: at, CreatedBy: "cli user ops"}
+		fatalIf(t, db.PutTenantKEK(ctx, a, want))
+		got, ok, err := db.TenantKEK(ctx, a)
+		if err != nil || !ok || got != want {
+			t.Fatalf("TenantKEK = %+v %v %v", got, ok, err)
+		}
+		// Replacing it (the customer rotated its key) keeps one row.
+		want.KeyRef = "customer/acme-kek-2"
+		fatalIf(t, db.PutTenantKEK(ctx, a, want))
+		if got, _, _ := db.TenantKEK(ctx, a); got != want {
+			t.Fatalf("after replace %+v", got)
+		}
+		if _, ok, _ := db.TenantKEK(ctx, b); ok {
+			t.Fatal("globex sees acme's choice")
+		}
+		if err := db.PutTenantKEK(ctx, a, keyring.TenantKEK{Provider: "pkcs11"}); err == nil {
+			t.Fatal("a choice without a key reference was stored")
+		}
+		if deleted, err := db.DeleteTenantKEK(ctx, a); err != nil || !deleted {
+			t.Fatalf("delete = %v, %v", deleted, err)
+		}
+		if deleted, err := db.DeleteTenantKEK(ctx, a); err != nil || deleted {
+			t.Fatalf("second delete = %v, %v", deleted, err)
+		}
+		if _, ok, _ := db.TenantKEK(ctx, a); ok {
+			t.Fatal("deleted choice still there")
+		}
+	})
+}
+
+// TestTenantKEKRowLevelSecurity: on PostgreSQL one tenant's transaction
+// neither sees nor changes another tenant's KEK choice.
+func TestTenantKEKRowLevelSecurity(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	ctx := context.Background()
+	a, b := keyTenant(t, db, "acme"), keyTenant(t, db, "globex")
+	fatalIf(t, db.PutTenantKEK(ctx, a, keyring.TenantKEK{Provider: "pkcs11", KeyRef: "customer/acme-kek", CreatedAt: time.Now()}))
+	var seen int
+	fatalIf(t, db.ReadTx(ctx, b, func(ctx context.Context) error {
+		return store.RawQueryRow(ctx, `SELECT COUNT(*) FROM tenant_kek`).Scan(&seen)
+	}))
+	if seen != 0 {
+		t.Fatalf("globex's transaction sees %d KEK rows", seen)
+	}
+	fatalIf(t, db.WriteTx(ctx, b, func(ctx context.Context) error {
+		if _, err := store.RawExec(ctx, `DELETE FROM tenant_kek WHERE tenant_id = 'acme'`); err != nil {
+			return err
+		}
+		_, err := store.RawExec(ctx, `UPDATE tenant_kek SET key_ref = 'vendor/kek' WHERE tenant_id = 'acme'`)
+		return err
+	}))
+	if got, ok, err := db.TenantKEK(ctx, a); err != nil || !ok || got.KeyRef != "customer/acme-kek" {
+		t.Fatalf("globex's transaction changed acme's choice: %+v %v %v", got, ok, err)
+	}
+	c := keyTenant(t, db, "initech")
+	err := db.WriteTx(ctx, b, func(ctx context.Context) error {
+		_, err := store.RawExec(ctx, `INSERT INTO tenant_kek (tenant_id, provider, key_ref, created_at, created_by) VALUES ('initech', 'pkcs11', 'vendor/kek', 0, 'x')`)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "row-level security") {
+		t.Fatalf("globex's transaction wrote a KEK choice for initech: %v", err)
+	}
+	if _, ok, _ := db.TenantKEK(ctx, c); ok {
+		t.Fatal("initech has a KEK choice")
+	}
+}
