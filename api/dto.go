@@ -143,6 +143,21 @@ type FieldDTO struct {
 	Options      []string `json:"options,omitempty"`
 	LookupObject string   `json:"lookup_object,omitempty"`
 	MaxLength    int      `json:"max_length,omitempty"`
+	FieldProtectionDTO
+	// ConversionPending is true while a background job converts stored
+	// values after encryption was switched on or off.
+	ConversionPending bool `json:"conversion_pending,omitempty"`
+}
+
+// FieldProtectionDTO is a field's encryption, search and visibility.
+type FieldProtectionDTO struct {
+	Encrypted  bool              `json:"encrypted"`
+	Searchable bool              `json:"searchable"`
+	Mask       string            `json:"mask,omitempty"`
+	KeepFirst  int               `json:"keep_first,omitempty"`
+	KeepLast   int               `json:"keep_last,omitempty"`
+	Levels     map[string]string `json:"levels,omitempty"`
+	Reveal     []string          `json:"reveal,omitempty"`
 }
 
 // ObjectDTO describes an object and its fields.
@@ -171,18 +186,41 @@ type CreateFieldRequest struct {
 	Options      []string `json:"options,omitempty"`
 	LookupObject string   `json:"lookup_object,omitempty"`
 	MaxLength    int      `json:"max_length,omitempty"`
+	FieldProtectionDTO
+}
+
+// UpdateFieldResponse answers PATCH /api/v1/objects/{object}/fields/{field}.
+type UpdateFieldResponse struct {
+	Field FieldDTO `json:"field"`
+	// JobID names the background job converting stored values, if one
+	// was needed (see GET /api/v1/jobs/{id}).
+	JobID string `json:"job_id,omitempty"`
+}
+
+// RevealRequest is the body of POST .../records/{id}/reveal.
+type RevealRequest struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// RevealResponse carries one revealed value.
+type RevealResponse struct {
+	Field string `json:"field"`
+	Value any    `json:"value"`
 }
 
 // RecordDTO is a CRM record.
 type RecordDTO struct {
-	ID        string         `json:"id"`
-	Object    string         `json:"object"`
-	Version   int64          `json:"version"`
-	OwnerID   string         `json:"owner_id"`
-	Name      string         `json:"name"`
-	Fields    map[string]any `json:"fields"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	ID      string         `json:"id"`
+	Object  string         `json:"object"`
+	Version int64          `json:"version"`
+	OwnerID string         `json:"owner_id"`
+	Name    string         `json:"name"`
+	Fields  map[string]any `json:"fields"`
+	// Masked lists the fields whose values are shown masked to the caller.
+	Masked    []string  `json:"masked,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // RecordList answers a record list.

@@ -174,7 +174,8 @@ func (a *API) resetPassword(w http.ResponseWriter, r *http.Request, p *identity.
 
 func fieldDTO(f records.Field) FieldDTO {
 	return FieldDTO{Name: f.Name, Label: f.Label, LabelZH: f.LabelZH, Type: string(f.Type), Required: f.Required, Custom: f.Custom,
-		Options: f.Options, LookupObject: f.LookupObject, MaxLength: f.MaxLength}
+		Options: f.Options, LookupObject: f.LookupObject, MaxLength: f.MaxLength, ConversionPending: f.CryptoPending,
+		FieldProtectionDTO: protectionDTO(f)}
 }
 
 func objectDTO(o records.Object) ObjectDTO {
@@ -216,6 +217,7 @@ func (a *API) createField(w http.ResponseWriter, r *http.Request, p *identity.Pr
 	f, err := a.d.Records.AddField(r.Context(), p.Actor, r.PathValue("object"), records.Field{
 		Name: req.Name, Label: req.Label, LabelZH: req.LabelZH, Type: records.FieldType(req.Type), Required: req.Required,
 		Options: req.Options, LookupObject: req.LookupObject, MaxLength: req.MaxLength,
+		Encrypted: req.Encrypted, Searchable: req.Searchable, Policy: policyFromDTO(req.FieldProtectionDTO),
 	})
 	if err != nil {
 		a.writeError(w, r, err)
@@ -230,7 +232,7 @@ func recordDTO(rec records.Record) RecordDTO {
 		fields = map[string]any{}
 	}
 	return RecordDTO{ID: rec.ID, Object: rec.Object, Version: rec.Version, OwnerID: rec.OwnerID, Name: rec.Name, Fields: fields,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+		Masked: rec.Masked, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 }
 
 func (a *API) listRecords(w http.ResponseWriter, r *http.Request, p *identity.Principal) {

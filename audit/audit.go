@@ -28,6 +28,39 @@ const (
 	ActionRecordUpdated   = "record.update"
 	ActionRecordDeleted   = "record.delete"
 	ActionSettingsUpdated = "settings.update"
+	// ActionFieldUpdated records a change to a field's encryption, search
+	// or visibility settings.
+	ActionFieldUpdated = "field.update"
+	// ActionRecordRevealed records that a masked value was shown, with the
+	// reason given.
+	ActionRecordRevealed = "record.reveal"
+	// ActionDataKeyRotated and ActionDataKeysDestroyed record key
+	// operations on the tenant's data keys.
+	ActionDataKeyRotated    = "keys.rotate_data_key"
+	ActionDataKeysDestroyed = "keys.destroy"
+)
+
+// Key-encryption-key actions, recorded by the operator's "haven keys"
+// commands as the system actor. Changes hold "kek" (the KEK IDs before
+// and after, never key material) and "data_keys" (how many moved).
+const (
+	// ActionKEKRotated: the tenant's data keys were rewrapped under a new
+	// version of the key-encryption key.
+	ActionKEKRotated = "keys.rotated"
+	// ActionBYOKEnabled: the tenant's own key now wraps its data keys.
+	ActionBYOKEnabled = "keys.byok_enabled"
+	// ActionBYOKDisabled: the platform KEK wraps the tenant's data keys
+	// again.
+	ActionBYOKDisabled = "keys.byok_disabled"
+)
+
+// Attachment actions. Their events name the attachment by ID only (its
+// file name is sensitive) and hold the record's object and ID, the size
+// and the content type in Changes.
+const (
+	ActionAttachmentUploaded   = "attachment.upload"
+	ActionAttachmentDownloaded = "attachment.download"
+	ActionAttachmentDeleted    = "attachment.delete"
 )
 
 // Change is one field's value before and after; nil means absent.
@@ -118,8 +151,18 @@ type Store interface {
 
 // Service answers audit queries.
 type Service struct {
-	store Store
+	store     Store
+	presenter Presenter
 }
+
+// Presenter prepares events for the actor reading them: it masks values
+// the actor may not read and opens sealed values only to mask them.
+type Presenter interface {
+	PresentEvents(ctx context.Context, actor tenant.Actor, events []Event) ([]Event, error)
+}
+
+// SetPresenter makes every query pass its events through p.
+func (s *Service) SetPresenter(p Presenter) { s.presenter = p }
 
 // NewService returns an audit query service.
 func NewService(s Store) *Service { return &Service{store: s} }
@@ -130,7 +173,12 @@ func (s *Service) Query(ctx context.Context, actor tenant.Actor, f Filter) ([]Ev
 	if !access.CanReadAudit(actor) {
 		return nil, 0, apperr.Forbidden()
 	}
-	return s.query(ctx, actor.TenantID, f)
+	events, next, err := s.query(ctx, actor.TenantID, f)
+	if err != nil || s.presenter == nil {
+		return events, next, err
+	}
+	events, err = s.presenter.PresentEvents(ctx, actor, events)
+	return events, next, err
 }
 
 // Trail returns the events of one object, for callers that have already

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/havencrm/haven/internal/testkeys"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,7 @@ func newTenant(t *testing.T, db *store.DB, slug string) fixture {
 	}
 	now := func() time.Time { return t0 }
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: time.Hour, AbsoluteTimeout: 2 * time.Hour}, now)
-	p := provision.New(db, records.NewService(db, now), ids, now)
+	p := provision.New(db, records.NewService(db, testkeys.Keyring(t, db, now), now), ids, now)
 	// Cases share a database: every tenant gets a slug of its own.
 	unique := slug + "-" + strconv.FormatInt(tenants.Add(1), 10)
 	res, err := p.CreateTenant(context.Background(), provision.Input{Slug: unique, Name: slug, AdminEmail: "admin@" + slug + ".example.com"})

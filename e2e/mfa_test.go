@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"github.com/havencrm/haven/fieldcrypt"
+	"github.com/havencrm/haven/tenant"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,11 @@ func TestTOTP(t *testing.T) {
 		codes := must[*api.RecoveryCodesDTO](t)(alice.ConfirmTOTP(ctx, totpCode(t, setup.Secret, time.Now())))
 		if len(codes.RecoveryCodes) != 10 {
 			t.Fatalf("%d recovery codes", len(codes.RecoveryCodes))
+		}
+		// The secret is stored sealed with the tenant's data key.
+		stored, err := srv.App.DB.TOTP(ctx, tenant.ID(tn.ID), au.ID)
+		if err != nil || !fieldcrypt.IsEnvelope(stored.Secret) || strings.Contains(stored.Secret, setup.Secret) {
+			t.Fatalf("stored TOTP secret is not sealed (%v)", err)
 		}
 		_, err = alice.BeginTOTP(ctx)
 		checkErr(t, "re-enrol while enabled", err, 409, "conflict")

@@ -28,7 +28,7 @@ func BenchmarkLogin(b *testing.B) {
 	}
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: idle, AbsoluteTimeout: absolute}, nil)
 	ids.SetSettings(identity.NewSettings(db, nil))
-	res, err := provision.New(db, records.NewService(db, nil), ids, nil).CreateTenant(ctx,
+	res, err := provision.New(db, records.NewService(db, nil, nil), ids, nil).CreateTenant(ctx,
 		provision.Input{Slug: "bench", Name: "Bench", AdminEmail: "admin@bench.example.com", AdminName: "Admin"})
 	if err != nil {
 		b.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"image/png"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/havencrm/haven/access"
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/fieldcrypt"
 	"github.com/havencrm/haven/tenant"
 )
 
@@ -88,7 +91,7 @@ func (s *Service) MFA(ctx context.Context, actor tenant.Actor, userID string) (M
 		return MFAStatus{}, err
 	}
 	st.RequiredByTenant = settings.MFARequired
-	e, err := s.store.TOTP(ctx, actor.TenantID, userID)
+	e, err := s.totp(ctx, actor.TenantID, userID)
 	switch {
 	case apperr.Is(err, apperr.KindNotFound):
 		return st, nil
@@ -132,14 +135,14 @@ func (s *Service) BeginTOTP(ctx context.Context, actor tenant.Actor, tenantSlug 
 		return TOTPSetup{}, apperr.Internal(err)
 	}
 	err = s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
-		cur, err := s.store.TOTP(ctx, actor.TenantID, u.ID)
+		cur, err := s.totp(ctx, actor.TenantID, u.ID)
 		if err == nil && cur.ConfirmedAt != nil {
 			return apperr.Conflict("an authenticator is already enabled; disable it first")
 		}
 		if err != nil && !apperr.Is(err, apperr.KindNotFound) {
 			return err
 		}
-		return s.store.PutTOTP(ctx, actor.TenantID, TOTPEnrolment{UserID: u.ID, Secret: key.Secret(), CreatedAt: now})
+		return s.putTOTP(ctx, actor.TenantID, TOTPEnrolment{UserID: u.ID, Secret: key.Secret(), CreatedAt: now})
 	})
 	if err != nil {
 		return TOTPSetup{}, err
@@ -159,7 +162,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor tenant.Actor, code stri
 		return nil, apperr.Internal(err)
 	}
 	err = s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
-		e, err := s.store.TOTP(ctx, actor.TenantID, actor.UserID)
+		e, err := s.totp(ctx, actor.TenantID, actor.UserID)
 		if apperr.Is(err, apperr.KindNotFound) || (err == nil && (e.ConfirmedAt != nil || now.Sub(e.CreatedAt) > enrolmentLifetime)) {
 			return apperr.Conflict("no authenticator is waiting for confirmation; start again")
 		}
@@ -171,7 +174,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, actor tenant.Actor, code stri
 			return apperr.InvalidFields(map[string]string{"code": "does not match the authenticator; check the phone's clock"})
 		}
 		e.ConfirmedAt, e.LastStep = &now, step
-		if err := s.store.PutTOTP(ctx, actor.TenantID, e); err != nil {
+		if err := s.putTOTP(ctx, actor.TenantID, e); err != nil {
 			return err
 		}
 		if err := s.store.ReplaceRecoveryCodes(ctx, actor.TenantID, actor.UserID, hashes, now); err != nil {
@@ -236,7 +239,7 @@ func (s *Service) ResetMFA(ctx context.Context, actor tenant.Actor, userID strin
 // authenticator: a current TOTP code (each time step accepted once) or an
 // unused recovery code. It reports whether the user has an authenticator.
 func (s *Service) secondFactor(ctx context.Context, actor tenant.Actor, u User, code string, now time.Time) (enrolled bool, err error) {
-	e, err := s.store.TOTP(ctx, actor.TenantID, u.ID)
+	e, err := s.totp(ctx, actor.TenantID, u.ID)
 	if apperr.Is(err, apperr.KindNotFound) || (err == nil && e.ConfirmedAt == nil) {
 		return false, nil
 	}
@@ -273,7 +276,7 @@ func (s *Service) secondFactor(ctx context.Context, actor tenant.Actor, u User, 
 
 // hasAuthenticator reports whether the user has a confirmed authenticator.
 func (s *Service) hasAuthenticator(ctx context.Context, tid tenant.ID, userID string) (bool, error) {
-	e, err := s.store.TOTP(ctx, tid, userID)
+	e, err := s.totp(ctx, tid, userID)
 	if apperr.Is(err, apperr.KindNotFound) {
 		return false, nil
 	}
@@ -342,4 +345,42 @@ func recoveryCodeHash(tid tenant.ID, userID, code string) []byte {
 // QRDataURI renders a PNG as a data: URI for an <img>.
 func QRDataURI(pngBytes []byte) string {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngBytes)
+}
+
+// SetKeys makes the service seal TOTP secrets with the tenant's data key,
+// so a copy of the database alone does not yield second factors.
+func (s *Service) SetKeys(keys fieldcrypt.KeySource) { s.keys = keys }
+
+func totpBinding(tid tenant.ID, userID string) fieldcrypt.Binding {
+	return fieldcrypt.Binding{Tenant: tid, Object: "user", RecordID: userID, Field: "totp_secret"}
+}
+
+// totp reads an enrolment and opens its secret. Secrets stored before
+// sealing was introduced (base32, never an envelope) are used as they are.
+func (s *Service) totp(ctx context.Context, tid tenant.ID, userID string) (TOTPEnrolment, error) {
+	e, err := s.store.TOTP(ctx, tid, userID)
+	if err != nil || !fieldcrypt.IsEnvelope(e.Secret) {
+		return e, err
+	}
+	if s.keys == nil {
+		return TOTPEnrolment{}, apperr.Internal(errors.New("identity: sealed TOTP secret without a keyring"))
+	}
+	pt, err := fieldcrypt.Decrypt(ctx, s.keys, totpBinding(tid, userID), e.Secret)
+	if err != nil {
+		return TOTPEnrolment{}, apperr.Internal(fmt.Errorf("identity: open TOTP secret of user %s: %w", userID, err))
+	}
+	e.Secret = string(pt)
+	return e, nil
+}
+
+// putTOTP stores an enrolment with its secret sealed.
+func (s *Service) putTOTP(ctx context.Context, tid tenant.ID, e TOTPEnrolment) error {
+	if s.keys != nil {
+		sealed, err := fieldcrypt.Encrypt(ctx, s.keys, totpBinding(tid, e.UserID), []byte(e.Secret))
+		if err != nil {
+			return fmt.Errorf("identity: seal TOTP secret: %w", err)
+		}
+		e.Secret = sealed
+	}
+	return s.store.PutTOTP(ctx, tid, e)
 }

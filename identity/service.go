@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"github.com/havencrm/haven/fieldcrypt"
 
 	"fmt"
 	"strings"
@@ -34,6 +35,9 @@ type Service struct {
 	now      func() time.Time
 	notifier Notifier
 	settings SettingsSource // nil: DefaultSecuritySettings (see SetSettings)
+	// keys seals TOTP secrets with the tenant's data key; nil stores them
+	// in clear (tests of other packages that never enrol).
+	keys fieldcrypt.KeySource
 }
 
 // NewService returns the identity service. now is the clock; each

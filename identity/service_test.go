@@ -130,7 +130,7 @@ func setup(t *testing.T, db *store.DB) *env {
 	clk := newClock()
 	hs := &hookStore{DB: db}
 	ids := identity.NewService(hs, newHasher(t), identity.SessionConfig{IdleTimeout: idle, AbsoluteTimeout: absolute}, clk.Now)
-	prov := provision.New(db, records.NewService(db, clk.Now), ids, clk.Now)
+	prov := provision.New(db, records.NewService(db, nil, clk.Now), ids, clk.Now)
 	return &env{db: db, hooks: hs, clk: clk, ids: ids, prov: prov, suffix: strconv.FormatInt(envs.Add(1), 10)}
 }
 

@@ -33,7 +33,7 @@ func setup(t *testing.T, db *store.DB) env {
 	}
 	clock := func() time.Time { return now }
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: time.Hour, AbsoluteTimeout: 2 * time.Hour}, clock)
-	return env{db: db, ids: ids, prov: provision.New(db, records.NewService(db, clock), ids, clock)}
+	return env{db: db, ids: ids, prov: provision.New(db, records.NewService(db, nil, clock), ids, clock)}
 }
 
 func valid() provision.Input {

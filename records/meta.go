@@ -5,6 +5,8 @@ package records
 import (
 	"regexp"
 	"slices"
+
+	"github.com/havencrm/haven/access"
 )
 
 // FieldType is the type of a field's values.
@@ -47,6 +49,28 @@ type Field struct {
 	LookupObject string
 	MaxLength    int
 	Position     int
+	// Encrypted values are stored sealed with the tenant's data key.
+	Encrypted bool
+	// Searchable encrypted fields keep a blind index for exact-match
+	// filters and quick search.
+	Searchable bool
+	// CryptoPending is set while a background job converts stored values
+	// after Encrypted changed: until it clears, values of both forms exist
+	// and searches look for both.
+	CryptoPending bool
+	// Policy is who sees the field how (hidden, masked, read, edit).
+	Policy access.FieldPolicy
+}
+
+// Encryptable reports whether values of this type may be encrypted:
+// picklists, booleans and lookups are structure rather than personal
+// data, and encrypting them would only break filters and joins.
+func (t FieldType) Encryptable() bool {
+	switch t {
+	case TypePicklist, TypeBoolean, TypeLookup:
+		return false
+	}
+	return true
 }
 
 // Object describes a CRM object (standard or, later, custom) and its fields.
@@ -98,6 +122,14 @@ func pick(fl Field, options ...string) Field { fl.Options = options; return fl }
 
 func lookup(fl Field, object string) Field { fl.LookupObject = object; return fl }
 
+// sensitive marks a field as personal data: encrypted, masked for sales
+// by rule, searchable by exact match when search is true.
+func sensitive(fl Field, rule access.MaskRule, search, reveal bool) Field {
+	fl.Encrypted, fl.Searchable = true, search
+	fl.Policy = access.SensitivePolicy(rule, reveal)
+	return fl
+}
+
 // StandardObjects returns fresh definitions of the standard objects.
 func StandardObjects() []Object {
 	objs := []Object{
@@ -123,12 +155,12 @@ func StandardObjects() []Object {
 				req(f("name", "Name", "姓名", TypeText)),
 				lookup(f("account_id", "Account", "所属客户", TypeLookup), ObjectAccount),
 				f("title", "Title", "职位", TypeText),
-				f("mobile", "Mobile", "手机", TypePhone),
+				sensitive(f("mobile", "Mobile", "手机", TypePhone), access.MaskMobile, true, true),
 				f("phone", "Phone", "电话", TypePhone),
-				f("email", "E-mail", "邮箱", TypeEmail),
-				f("id_number", "ID number", "身份证号", TypeText),
-				f("bank_account", "Bank account", "银行账号", TypeText),
-				f("address", "Address", "地址", TypeText),
+				sensitive(f("email", "E-mail", "邮箱", TypeEmail), access.MaskEmail, true, true),
+				sensitive(f("id_number", "ID number", "身份证号", TypeText), access.MaskIDNumber, true, false),
+				sensitive(f("bank_account", "Bank account", "银行账号", TypeText), access.MaskBankCard, false, false),
+				sensitive(f("address", "Address", "地址", TypeText), access.MaskAddress, false, true),
 				f("birthday", "Birthday", "生日", TypeDate),
 				f("do_not_call", "Do not call", "请勿致电", TypeBoolean),
 				f("description", "Description", "描述", TypeTextarea),
@@ -140,11 +172,11 @@ func StandardObjects() []Object {
 				req(f("name", "Name", "姓名", TypeText)),
 				f("company", "Company", "公司", TypeText),
 				f("title", "Title", "职位", TypeText),
-				f("mobile", "Mobile", "手机", TypePhone),
-				f("email", "E-mail", "邮箱", TypeEmail),
-				f("id_number", "ID number", "身份证号", TypeText),
-				f("bank_account", "Bank account", "银行账号", TypeText),
-				f("address", "Address", "地址", TypeText),
+				sensitive(f("mobile", "Mobile", "手机", TypePhone), access.MaskMobile, true, true),
+				sensitive(f("email", "E-mail", "邮箱", TypeEmail), access.MaskEmail, true, true),
+				sensitive(f("id_number", "ID number", "身份证号", TypeText), access.MaskIDNumber, true, false),
+				sensitive(f("bank_account", "Bank account", "银行账号", TypeText), access.MaskBankCard, false, false),
+				sensitive(f("address", "Address", "地址", TypeText), access.MaskAddress, false, true),
 				pick(f("source", "Source", "来源", TypePicklist), "web", "referral", "event", "advertising", "cold_call", "partner", "other"),
 				pick(f("status", "Status", "状态", TypePicklist), "new", "contacted", "qualified", "unqualified", "converted"),
 				f("description", "Description", "描述", TypeTextarea),

@@ -30,6 +30,9 @@ type Record struct {
 	UpdatedAt time.Time
 	CreatedBy string
 	UpdatedBy string
+	// Masked lists the fields whose values are shown masked to the actor
+	// the record was read for.
+	Masked []string
 }
 
 // ValueKind is how a field's values compare and sort in the database.
@@ -58,11 +61,14 @@ const (
 	SortName      = "name"
 )
 
-// FieldFilter is one equality filter on a JSON field.
+// FieldFilter is one equality filter on a field: on its plain JSON value
+// when Value is set, on its blind index when Index is set, on either while
+// a field is being converted.
 type FieldFilter struct {
 	Field string
 	Kind  ValueKind
 	Value any
+	Index []string
 }
 
 // ListSpec is a validated list request as the store executes it.
@@ -76,8 +82,10 @@ type ListSpec struct {
 	SortKind   ValueKind
 	Desc       bool
 	// After continues after this sort value and ID (keyset pagination).
-	After   *Cursor
-	Q       string
+	After *Cursor
+	Q     string
+	// QIndex makes Q also match blind indexes of searchable fields.
+	QIndex  []IndexMatch
 	Filters []FieldFilter
 	Limit   int
 }
@@ -103,6 +111,12 @@ type Store interface {
 	Object(ctx context.Context, tenantID tenant.ID, name string) (Object, error)
 	InsertObject(ctx context.Context, tenantID tenant.ID, o Object) error
 	InsertField(ctx context.Context, tenantID tenant.ID, object string, f Field) error
+	UpdateFieldProtection(ctx context.Context, tenantID tenant.ID, object string, f Field) error
+	ReplaceRecordIndex(ctx context.Context, tenantID tenant.ID, object, id string, entries []IndexEntry) error
+	RewriteRecordFields(ctx context.Context, tenantID tenant.ID, object, id string, version int64, fields map[string]any) (bool, error)
+	RecordsAfter(ctx context.Context, tenantID tenant.ID, object, afterID string, limit int) ([]Record, error)
+	CountRecords(ctx context.Context, tenantID tenant.ID, object string) (int64, error)
+	CountIndexTerm(ctx context.Context, tenantID tenant.ID, term uint32) (int64, error)
 	InsertRecord(ctx context.Context, tenantID tenant.ID, r Record) error
 	// UpdateRecord stores r if the stored version is r.Version-1 and
 	// answers conflict otherwise.
@@ -120,16 +134,28 @@ type Store interface {
 // Service manages objects, fields and records.
 type Service struct {
 	store Store
+	keys  Keys
+	jobs  JobQueue
 	now   func() time.Time
 }
 
-// NewService returns the records service.
-func NewService(store Store, now func() time.Time) *Service {
+// JobQueue queues the background conversion of a field's stored values
+// after its protection changed, inside the caller's transaction.
+type JobQueue interface {
+	EnqueueFieldConversion(ctx context.Context, tid tenant.ID, object, field, createdBy string) (jobID string, err error)
+}
+
+// NewService returns the records service. keys seals encrypted fields;
+// without it (nil) records with encrypted values cannot be written or read.
+func NewService(store Store, keys Keys, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, now: now}
+	return &Service{store: store, keys: keys, now: now}
 }
+
+// SetJobQueue sets where field conversions are queued.
+func (s *Service) SetJobQueue(q JobQueue) { s.jobs = q }
 
 // SeedStandardObjects creates the standard objects for a new tenant inside
 // the caller's transaction.
@@ -216,6 +242,11 @@ func (s *Service) AddField(ctx context.Context, actor tenant.Actor, object strin
 				bad["lookup_object"] = "must name an existing object"
 			}
 		}
+		fl.CryptoPending = false
+		for k, v := range checkProtection(obj, fl, Protection{Encrypted: fl.Encrypted, Searchable: fl.Searchable, Policy: fl.Policy}) {
+			bad[k] = v
+		}
+		fl.Policy = normalizePolicy(fl.Policy)
 		if len(bad) > 0 {
 			return apperr.InvalidFields(bad)
 		}
@@ -227,7 +258,9 @@ func (s *Service) AddField(ctx context.Context, actor tenant.Actor, object strin
 			return err
 		}
 		ev := audit.New(actor, now, audit.ActionFieldCreated, "field", object+"."+fl.Name, fl.Label)
-		ev.Changes = map[string]audit.Change{"type": {After: string(fl.Type)}, "required": {After: fl.Required}}
+		ev.Changes = audit.Diff(nil, protectionAudit(fl))
+		ev.Changes["type"] = audit.Change{After: string(fl.Type)}
+		ev.Changes["required"] = audit.Change{After: fl.Required}
 		out = fl
 		return s.store.AppendAudit(ctx, ev)
 	})
@@ -254,15 +287,19 @@ func checkOptions(opts []string) string {
 // Values is client input keyed by field name: raw JSON from the API.
 type Values map[string]json.RawMessage
 
-// decode validates input against obj. For a create, required fields must
-// be present; for an update only the given fields are checked.
-func decodeInput(obj Object, in Values) (map[string]any, error) {
+// decodeInput validates input against obj for actor: unknown fields,
+// bad values and fields the actor may not set are all reported together.
+func decodeInput(actor tenant.Actor, obj Object, in Values) (map[string]any, error) {
 	bad := map[string]string{}
 	out := make(map[string]any, len(in))
 	for name, raw := range in {
 		fl, ok := obj.Field(name)
 		if !ok {
-			bad[name] = "unknown field"
+			bad[truncate(name, 60)] = "unknown field"
+			continue
+		}
+		if !access.CanWriteField(access.FieldAccess(actor, fl.Policy)) {
+			bad[name] = "you may not change this field"
 			continue
 		}
 		v, msg := decodeValue(fl, raw)
@@ -362,6 +399,7 @@ func recordName(obj Object, fields map[string]any) string {
 
 // Create validates and stores a new record owned by ownerID (or the
 // actor when empty; only managers and admins may assign another owner).
+// The record comes back as the actor may see it.
 func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string, ownerID string, in Values) (Record, error) {
 	if !access.CanRecord(actor, object, access.Create, "") {
 		return Record{}, forbiddenOrMissing(actor, object)
@@ -384,7 +422,7 @@ func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string,
 		if err != nil {
 			return err
 		}
-		changes, decErr := decodeInput(obj, in)
+		changes, decErr := decodeInput(actor, obj, in)
 		fields, err := merge(obj, nil, changes)
 		if err := joinInvalid(decErr, err); err != nil {
 			return err
@@ -396,12 +434,23 @@ func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string,
 			ID: tenant.NewID(), Object: object, Version: 1, OwnerID: ownerID, Name: recordName(obj, fields), Fields: fields,
 			CreatedAt: now, UpdatedAt: now, CreatedBy: actor.UserID, UpdatedBy: actor.UserID,
 		}
-		if err := s.store.InsertRecord(ctx, actor.TenantID, r); err != nil {
+		stored, index, err := s.sealFields(ctx, actor.TenantID, obj, r.ID, fields)
+		if err != nil {
 			return err
 		}
+		sr := r
+		sr.Fields = stored
+		if err := s.store.InsertRecord(ctx, actor.TenantID, sr); err != nil {
+			return err
+		}
+		if len(index) > 0 {
+			if err := s.store.ReplaceRecordIndex(ctx, actor.TenantID, object, r.ID, index); err != nil {
+				return err
+			}
+		}
 		ev := audit.New(actor, now, audit.ActionRecordCreated, object, r.ID, r.Name)
-		ev.Changes = audit.Diff(nil, auditFields(r))
-		out = r
+		ev.Changes = storedAuditChanges(obj, nil, auditFields(r), nil, auditFields(sr))
+		out = present(actor, obj, r)
 		return s.store.AppendAudit(ctx, ev)
 	})
 	return out, err
@@ -440,20 +489,43 @@ func forbiddenOrMissing(actor tenant.Actor, object string) error {
 	return apperr.Forbidden()
 }
 
-// Get returns one record the actor may read; records out of reach answer
-// not_found exactly like missing ones.
+// Get returns one record the actor may read, as the actor may see it;
+// records out of reach answer not_found exactly like missing ones.
 func (s *Service) Get(ctx context.Context, actor tenant.Actor, object, id string) (Record, error) {
+	var out Record
+	err := s.store.ReadTx(ctx, actor.TenantID, func(ctx context.Context) error {
+		obj, _, plain, err := s.load(ctx, actor, object, id)
+		if err != nil {
+			return err
+		}
+		out = present(actor, obj, plain)
+		return nil
+	})
+	return out, err
+}
+
+// load reads a record the actor may read with its object, in stored form
+// and opened.
+func (s *Service) load(ctx context.Context, actor tenant.Actor, object, id string) (Object, Record, Record, error) {
 	if !tenant.ValidID(id) {
-		return Record{}, apperr.NotFound("record")
+		return Object{}, Record{}, Record{}, apperr.NotFound("record")
 	}
-	r, err := s.store.Record(ctx, actor.TenantID, object, id)
+	stored, err := s.store.Record(ctx, actor.TenantID, object, id)
 	if err != nil {
-		return Record{}, err
+		return Object{}, Record{}, Record{}, err
 	}
-	if !access.CanRecord(actor, object, access.Read, r.OwnerID) {
-		return Record{}, apperr.NotFound("record")
+	if !access.CanRecord(actor, object, access.Read, stored.OwnerID) {
+		return Object{}, Record{}, Record{}, apperr.NotFound("record")
 	}
-	return r, nil
+	obj, err := s.store.Object(ctx, actor.TenantID, object)
+	if err != nil {
+		return Object{}, Record{}, Record{}, err
+	}
+	plain, err := s.openRecord(ctx, actor.TenantID, stored)
+	if err != nil {
+		return Object{}, Record{}, Record{}, err
+	}
+	return obj, stored, plain, nil
 }
 
 // Update applies changes if version is the record's current version.
@@ -464,7 +536,7 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 	now := s.now().UTC()
 	var out Record
 	err := s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
-		cur, err := s.Get(ctx, actor, object, id)
+		obj, stored, cur, err := s.load(ctx, actor, object, id)
 		if err != nil {
 			return err
 		}
@@ -475,11 +547,7 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 			return apperr.Conflict("the record was changed by someone else (version %d, you sent %d); reload and try again", cur.Version, version).
 				WithDetail("current_version", cur.Version)
 		}
-		obj, err := s.store.Object(ctx, actor.TenantID, object)
-		if err != nil {
-			return err
-		}
-		changes, decErr := decodeInput(obj, in)
+		changes, decErr := decodeInput(actor, obj, in)
 		fields, err := merge(obj, cur.Fields, changes)
 		if err := joinInvalid(decErr, err); err != nil {
 			return err
@@ -500,26 +568,56 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 		next.Fields, next.Name, next.Version = fields, recordName(obj, fields), cur.Version+1
 		next.UpdatedAt, next.UpdatedBy = now, actor.UserID
 		diff := audit.Diff(auditFields(cur), auditFields(next))
-		if len(diff) == 0 {
-			out = cur
+		// A value written by someone who cannot read the field counts as a
+		// change even when it equals the stored one; otherwise whether
+		// the version moved would tell them if their guess was right.
+		blind := blindWrites(actor, obj, changes)
+		if len(diff) == 0 && len(blind) == 0 {
+			out = present(actor, obj, cur)
 			return nil
 		}
-		if err := s.store.UpdateRecord(ctx, actor.TenantID, next); err != nil {
+		storedFields, index, err := s.sealFields(ctx, actor.TenantID, obj, id, fields)
+		if err != nil {
+			return err
+		}
+		sn := next
+		sn.Fields = storedFields
+		if err := s.store.UpdateRecord(ctx, actor.TenantID, sn); err != nil {
+			return err
+		}
+		if err := s.store.ReplaceRecordIndex(ctx, actor.TenantID, object, id, index); err != nil {
 			return err
 		}
 		ev := audit.New(actor, now, audit.ActionRecordUpdated, object, next.ID, next.Name)
-		ev.Changes = diff
-		out = next
+		ev.Changes = storedAuditChanges(obj, auditFields(cur), auditFields(next), auditFields(stored), auditFields(sn))
+		for _, name := range blind {
+			if _, changed := ev.Changes[name]; !changed {
+				ev.Changes[name] = audit.Change{Before: stored.Fields[name], After: storedFields[name]}
+			}
+		}
+		out = present(actor, obj, next)
 		return s.store.AppendAudit(ctx, ev)
 	})
 	return out, err
+}
+
+// blindWrites lists the changed fields the actor cannot read back.
+func blindWrites(actor tenant.Actor, obj Object, changes map[string]any) []string {
+	var out []string
+	for name := range changes {
+		fl, _ := obj.Field(name)
+		if !access.CanReadField(access.FieldAccess(actor, fl.Policy)) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Delete removes a record; version, when non-zero, must be current.
 func (s *Service) Delete(ctx context.Context, actor tenant.Actor, object, id string, version int64) error {
 	now := s.now().UTC()
 	return s.store.WriteTx(ctx, actor.TenantID, func(ctx context.Context) error {
-		cur, err := s.Get(ctx, actor, object, id)
+		obj, stored, cur, err := s.load(ctx, actor, object, id)
 		if err != nil {
 			return err
 		}
@@ -534,8 +632,9 @@ func (s *Service) Delete(ctx context.Context, actor tenant.Actor, object, id str
 			return err
 		}
 		ev := audit.New(actor, now, audit.ActionRecordDeleted, object, cur.ID, cur.Name)
-		// The before values keep what was deleted recoverable from the trail.
-		ev.Changes = audit.Diff(auditFields(cur), nil)
+		// The before values keep what was deleted recoverable from the
+		// trail, sealed as they were stored.
+		ev.Changes = storedAuditChanges(obj, auditFields(cur), nil, auditFields(stored), nil)
 		return s.store.AppendAudit(ctx, ev)
 	})
 }
@@ -545,7 +644,12 @@ func (s *Service) History(ctx context.Context, actor tenant.Actor, object, id st
 	if _, err := s.Get(ctx, actor, object, id); err != nil {
 		return nil, 0, err
 	}
-	return audit.NewService(s.store).Trail(ctx, actor.TenantID, object, id, beforeSeq, limit)
+	events, next, err := audit.NewService(s.store).Trail(ctx, actor.TenantID, object, id, beforeSeq, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	events, err = s.PresentEvents(ctx, actor, events)
+	return events, next, err
 }
 
 // ListQuery is a list request as a client states it.
@@ -565,15 +669,20 @@ func (s *Service) List(ctx context.Context, actor tenant.Actor, object string, q
 		return nil, "", apperr.NotFound("object")
 	}
 	var rows []Listed
+	var out []Record
 	var want int
+	var more bool
 	// One read transaction: the metadata and the page come from the same snapshot.
 	err := s.store.ReadTx(ctx, actor.TenantID, func(ctx context.Context) error {
 		obj, err := s.store.Object(ctx, actor.TenantID, object)
 		if err != nil {
 			return err
 		}
-		spec, err := buildSpec(obj, q)
+		spec, err := buildSpec(actor, obj, q)
 		if err != nil {
+			return err
+		}
+		if err := s.indexSpec(ctx, actor, obj, q, &spec); err != nil {
 			return err
 		}
 		if owner != "" {
@@ -584,28 +693,76 @@ func (s *Service) List(ctx context.Context, actor tenant.Actor, object string, q
 		}
 		want = spec.Limit
 		spec.Limit = want + 1
-		rows, err = s.store.ListRecords(ctx, actor.TenantID, spec)
-		return err
+		if rows, err = s.store.ListRecords(ctx, actor.TenantID, spec); err != nil {
+			return err
+		}
+		if more = len(rows) > want; more {
+			rows = rows[:want]
+		}
+		out = make([]Record, len(rows))
+		for i, r := range rows {
+			plain, err := s.openRecord(ctx, actor.TenantID, r.Record)
+			if err != nil {
+				return err
+			}
+			out[i] = present(actor, obj, plain)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	next := ""
-	if len(rows) > want {
-		rows = rows[:want]
+	if more {
 		last := rows[want-1]
 		next = encodeCursor(Cursor{Sort: q.Sort, Value: last.SortValue, ID: last.Record.ID})
-	}
-	out := make([]Record, len(rows))
-	for i, r := range rows {
-		out[i] = r.Record
 	}
 	return out, next, nil
 }
 
+// indexSpec turns filters on searchable encrypted fields into blind-index
+// matches and adds the blind indexes of the search text for quick search.
+func (s *Service) indexSpec(ctx context.Context, actor tenant.Actor, obj Object, q ListQuery, spec *ListSpec) error {
+	for i, f := range spec.Filters {
+		fl, _ := obj.Field(f.Field)
+		if !fl.Encrypted && !fl.CryptoPending {
+			continue
+		}
+		idx, err := s.searchIndexes(ctx, actor.TenantID, obj.Name, fl, f.Value)
+		if err != nil {
+			return err
+		}
+		spec.Filters[i].Index = idx
+		if !fl.CryptoPending {
+			// Sealed values never equal a plain one; only a field being
+			// converted still holds plain values to compare with.
+			spec.Filters[i].Value = nil
+		}
+		if spec.Filters[i].Value == nil && len(idx) == 0 {
+			spec.Filters[i].Index = []string{"-"} // no index value: match nothing
+		}
+	}
+	if spec.Q == "" {
+		return nil
+	}
+	for _, fl := range obj.Fields {
+		if !fl.Encrypted || !fl.Searchable || !access.CanReadField(access.FieldAccess(actor, fl.Policy)) {
+			continue
+		}
+		idx, err := s.searchIndexes(ctx, actor.TenantID, obj.Name, fl, spec.Q)
+		if err != nil {
+			return err
+		}
+		if len(idx) > 0 {
+			spec.QIndex = append(spec.QIndex, IndexMatch{Field: fl.Name, Values: idx})
+		}
+	}
+	return nil
+}
+
 const maxQueryLength = 100
 
-func buildSpec(obj Object, q ListQuery) (ListSpec, error) {
+func buildSpec(actor tenant.Actor, obj Object, q ListQuery) (ListSpec, error) {
 	spec := ListSpec{Object: obj.Name, Limit: q.Limit}
 	if spec.Limit == 0 {
 		spec.Limit = 50
@@ -620,12 +777,26 @@ func buildSpec(obj Object, q ListQuery) (ListSpec, error) {
 	name, desc := strings.CutPrefix(sort, "-")
 	spec.Desc = desc
 	switch name {
-	case SortCreatedAt, SortUpdatedAt, SortName:
+	case SortName:
+		// The order of names one sees masked would spell them out.
+		if nf, ok := obj.Field(obj.NameField); ok && !access.CanReadField(access.FieldAccess(actor, nf.Policy)) {
+			return ListSpec{}, apperr.Invalid("cannot sort by name: names of this object are masked for you")
+		}
+		spec.SortColumn = name
+	case SortCreatedAt, SortUpdatedAt:
 		spec.SortColumn = name
 	default:
 		fl, ok := obj.Field(name)
 		if !ok || !fl.Type.Sortable() {
 			return ListSpec{}, apperr.Invalid("cannot sort by %q", truncate(name, 60))
+		}
+		// Sealed values have no order, and the order of values one may not
+		// read would leak them (binary search by sorting).
+		if fl.Encrypted || fl.CryptoPending {
+			return ListSpec{}, apperr.Invalid("cannot sort by %q: its values are encrypted", name)
+		}
+		if !access.CanReadField(access.FieldAccess(actor, fl.Policy)) {
+			return ListSpec{}, apperr.Invalid("cannot sort by %q: you may not read it", name)
 		}
 		spec.SortField, spec.SortKind = fl.Name, kindOf(fl.Type)
 	}
@@ -642,6 +813,11 @@ func buildSpec(obj Object, q ListQuery) (ListSpec, error) {
 	spec.Q = strings.TrimSpace(q.Q)
 	if utf8.RuneCountInString(spec.Q) > maxQueryLength {
 		return ListSpec{}, apperr.Invalid("search text must be at most %d characters", maxQueryLength)
+	}
+	if nf, ok := obj.Field(obj.NameField); ok && spec.Q != "" && !access.CanReadField(access.FieldAccess(actor, nf.Policy)) {
+		// Substring search on a masked name would spell the name out one
+		// guess at a time.
+		return ListSpec{}, apperr.Invalid("search is not available: names of this object are masked for you")
 	}
 	names := make([]string, 0, len(q.Filters))
 	for k := range q.Filters {
@@ -665,6 +841,15 @@ func buildSpec(obj Object, q ListQuery) (ListSpec, error) {
 		}
 		if fl.Type == TypeTextarea {
 			bad[name] = "long text fields cannot be filtered"
+			continue
+		}
+		if !access.CanReadField(access.FieldAccess(actor, fl.Policy)) {
+			// Filtering by a value one may not read would confirm guesses.
+			bad[name] = "you may not filter by this field"
+			continue
+		}
+		if (fl.Encrypted || fl.CryptoPending) && !fl.Searchable {
+			bad[name] = "this field is encrypted and not searchable"
 			continue
 		}
 		v, msg := ParseFormValue(fl, raw)

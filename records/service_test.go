@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/havencrm/haven/internal/testkeys"
+	"github.com/havencrm/haven/keyring"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +43,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type fixture struct {
+	keys  *keyring.Keyring
 	db    *store.DB
 	clk   *clock
 	recs  *records.Service
@@ -57,7 +60,7 @@ var tenants atomic.Int64
 
 var cheap = identity.HashParams{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}
 
-func setup(t *testing.T, db *store.DB) *fixture {
+func setup(t testing.TB, db *store.DB) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	hasher, err := identity.NewHasher(cheap)
@@ -65,8 +68,11 @@ func setup(t *testing.T, db *store.DB) *fixture {
 		t.Fatal(err)
 	}
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: time.Hour, AbsoluteTimeout: 2 * time.Hour}, clk.Now)
-	recs := records.NewService(db, clk.Now)
-	f := &fixture{db: db, clk: clk, recs: recs, ids: ids, prov: provision.New(db, recs, ids, clk.Now)}
+	keys := testkeys.Keyring(t, db, clk.Now)
+	recs := records.NewService(db, keys, clk.Now)
+	prov := provision.New(db, recs, ids, clk.Now)
+	prov.SetKeyIssuer(keys)
+	f := &fixture{db: db, clk: clk, recs: recs, ids: ids, prov: prov, keys: keys}
 	f.tid, f.admin = f.newTenant(t, "acme")
 	f.mgr = f.addUser(t, f.admin, "mgr@acme.example.com", access.RoleManager)
 	f.sales = f.addUser(t, f.admin, "sam@acme.example.com", access.RoleSales)
@@ -74,7 +80,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	return f
 }
 
-func (f *fixture) newTenant(t *testing.T, slug string) (tenant.ID, tenant.Actor) {
+func (f *fixture) newTenant(t testing.TB, slug string) (tenant.ID, tenant.Actor) {
 	t.Helper()
 	// Cases share a database: every tenant gets a slug of its own.
 	unique := slug + "-" + strconv.FormatInt(tenants.Add(1), 10)
@@ -85,7 +91,7 @@ func (f *fixture) newTenant(t *testing.T, slug string) (tenant.ID, tenant.Actor)
 	return res.Tenant.ID, tenant.Actor{Kind: tenant.ActorUser, TenantID: res.Tenant.ID, UserID: res.Admin.ID, Name: res.Admin.Name, Role: res.Admin.Role}
 }
 
-func (f *fixture) addUser(t *testing.T, admin tenant.Actor, email, role string) tenant.Actor {
+func (f *fixture) addUser(t testing.TB, admin tenant.Actor, email, role string) tenant.Actor {
 	t.Helper()
 	name := strings.Split(email, "@")[0]
 	nu, err := f.ids.CreateUser(context.Background(), admin, identity.UserInput{Email: &email, Name: &name, Role: &role})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/havencrm/haven/internal/testkeys"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func benchEngines(b *testing.B, fn func(b *testing.B, db *store.DB)) {
 func BenchmarkRecordCreate(b *testing.B) {
 	benchEngines(b, func(b *testing.B, db *store.DB) {
 		res := newTenant(b, db, "bench")
-		svc := records.NewService(db, nil)
+		svc := records.NewService(db, testkeys.Keyring(b, db, nil), nil)
 		actor := adminActor(res)
 		ctx := context.Background()
 		b.ResetTimer()
@@ -95,7 +96,7 @@ func BenchmarkRawInsert(b *testing.B) {
 // seedBench creates n accounts and returns their IDs.
 func seedBench(b *testing.B, db *store.DB, n int) (tenant.Actor, []string) {
 	res := newTenant(b, db, "bench")
-	svc := records.NewService(db, nil)
+	svc := records.NewService(db, testkeys.Keyring(b, db, nil), nil)
 	actor := adminActor(res)
 	ids := make([]string, 0, n)
 	err := db.WriteTx(context.Background(), res.Tenant.ID, func(ctx context.Context) error {
@@ -117,7 +118,7 @@ func seedBench(b *testing.B, db *store.DB, n int) (tenant.Actor, []string) {
 func BenchmarkRecordGet(b *testing.B) {
 	benchEngines(b, func(b *testing.B, db *store.DB) {
 		actor, ids := seedBench(b, db, 200)
-		svc := records.NewService(db, nil)
+		svc := records.NewService(db, testkeys.Keyring(b, db, nil), nil)
 		ctx := context.Background()
 		b.ResetTimer()
 		for i := 0; b.Loop(); i++ {
@@ -153,7 +154,7 @@ const benchPage = 50
 func BenchmarkRecordList(b *testing.B) {
 	benchEngines(b, func(b *testing.B, db *store.DB) {
 		actor, _ := seedBench(b, db, 1000)
-		svc := records.NewService(db, nil)
+		svc := records.NewService(db, testkeys.Keyring(b, db, nil), nil)
 		ctx := context.Background()
 		b.ResetTimer()
 		for b.Loop() {

@@ -35,11 +35,30 @@ func (db *DB) InsertField(ctx context.Context, tid tenant.ID, object string, f r
 	if err != nil {
 		return err
 	}
-	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
-		_, err := q.exec(ctx, `INSERT INTO fields (tenant_id, object, name, label, label_zh, type, required, custom, options, lookup_object, max_length, position)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(tid), object, f.Name, f.Label, f.LabelZH, string(f.Type), f.Required, f.Custom,
-			string(opts), f.LookupObject, f.MaxLength, f.Position)
+	policy, err := json.Marshal(f.Policy)
+	if err != nil {
 		return err
+	}
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		_, err := q.exec(ctx, `INSERT INTO fields (tenant_id, object, name, label, label_zh, type, required, custom, options, lookup_object, max_length, position,
+			encrypted, searchable, crypto_pending, policy)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(tid), object, f.Name, f.Label, f.LabelZH, string(f.Type), f.Required, f.Custom,
+			string(opts), f.LookupObject, f.MaxLength, f.Position, f.Encrypted, f.Searchable, f.CryptoPending, string(policy))
+		return err
+	})
+}
+
+// UpdateFieldProtection stores a field's encryption, search and
+// visibility settings.
+func (db *DB) UpdateFieldProtection(ctx context.Context, tid tenant.ID, object string, f records.Field) error {
+	policy, err := json.Marshal(f.Policy)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		res, err := q.exec(ctx, `UPDATE fields SET encrypted = ?, searchable = ?, crypto_pending = ?, policy = ?
+			WHERE tenant_id = ? AND object = ? AND name = ?`, f.Encrypted, f.Searchable, f.CryptoPending, string(policy), string(tid), object, f.Name)
+		return expectOne(res, err, "field")
 	})
 }
 
@@ -103,7 +122,8 @@ func (db *DB) objects(ctx context.Context, tid tenant.ID, only string) ([]record
 		if len(out) == 0 {
 			return nil
 		}
-		fq := `SELECT object, name, label, label_zh, type, required, custom, options, lookup_object, max_length, position
+		fq := `SELECT object, name, label, label_zh, type, required, custom, options, lookup_object, max_length, position,
+			encrypted, searchable, crypto_pending, policy
 			FROM fields WHERE tenant_id = ?`
 		if only != "" {
 			fq += ` AND object = ?`
@@ -115,13 +135,17 @@ func (db *DB) objects(ctx context.Context, tid tenant.ID, only string) ([]record
 		defer frows.Close()
 		for frows.Next() {
 			var f records.Field
-			var object, typ, opts string
-			if err := frows.Scan(&object, &f.Name, &f.Label, &f.LabelZH, &typ, &f.Required, &f.Custom, &opts, &f.LookupObject, &f.MaxLength, &f.Position); err != nil {
+			var object, typ, opts, policy string
+			if err := frows.Scan(&object, &f.Name, &f.Label, &f.LabelZH, &typ, &f.Required, &f.Custom, &opts, &f.LookupObject, &f.MaxLength, &f.Position,
+				&f.Encrypted, &f.Searchable, &f.CryptoPending, &policy); err != nil {
 				return err
 			}
 			f.Type = records.FieldType(typ)
 			if err := json.Unmarshal([]byte(opts), &f.Options); err != nil {
 				return fmt.Errorf("field %s.%s options: %w", object, f.Name, err)
+			}
+			if err := json.Unmarshal([]byte(policy), &f.Policy); err != nil {
+				return fmt.Errorf("field %s.%s policy: %w", object, f.Name, err)
 			}
 			if i, ok := index[object]; ok {
 				out[i].Fields = append(out[i].Fields, f)
@@ -203,7 +227,8 @@ func (db *DB) DeleteRecord(ctx context.Context, tid tenant.ID, object, id string
 		} else if err != nil {
 			return err
 		}
-		return nil
+		_, err = q.exec(ctx, `DELETE FROM record_index WHERE tenant_id = ? AND object = ? AND record_id = ?`, string(tid), object, id)
+		return err
 	})
 }
 
@@ -267,17 +292,39 @@ func (db *DB) ListRecords(ctx context.Context, tid tenant.ID, spec records.ListS
 		args = append(args, spec.OwnerID)
 	}
 	if spec.Q != "" {
-		where.WriteString(` AND name ` + db.dialect.ilike() + ` ? ESCAPE '\'`)
+		where.WriteString(` AND (name ` + db.dialect.ilike() + ` ? ESCAPE '\'`)
 		args = append(args, "%"+escapeLike(spec.Q)+"%")
+		for _, m := range spec.QIndex {
+			where.WriteString(` OR ` + indexMatchSQL(len(m.Values)))
+			args = append(args, m.Field)
+			for _, v := range m.Values {
+				args = append(args, v)
+			}
+		}
+		where.WriteString(`)`)
 	}
 	for _, f := range spec.Filters {
-		expr := db.dialect.jsonField(toJSONKind(f.Kind))
-		if f.Kind == records.KindBool {
-			// An absent boolean reads as false, as the forms store it.
-			expr = "COALESCE(" + expr + ", 0)"
+		var conds []string
+		if f.Value != nil {
+			expr := db.dialect.jsonField(toJSONKind(f.Kind))
+			if f.Kind == records.KindBool {
+				// An absent boolean reads as false, as the forms store it.
+				expr = "COALESCE(" + expr + ", 0)"
+			}
+			conds = append(conds, expr+` = ?`)
+			args = append(args, db.dialect.jsonKey(f.Field), f.Value)
 		}
-		where.WriteString(` AND ` + expr + ` = ?`)
-		args = append(args, db.dialect.jsonKey(f.Field), f.Value)
+		if len(f.Index) > 0 {
+			conds = append(conds, indexMatchSQL(len(f.Index)))
+			args = append(args, f.Field)
+			for _, v := range f.Index {
+				args = append(args, v)
+			}
+		}
+		if len(conds) == 0 {
+			return nil, fmt.Errorf("store: filter on %q matches nothing", f.Field)
+		}
+		where.WriteString(` AND (` + strings.Join(conds, ` OR `) + `)`)
 	}
 	if spec.After != nil {
 		op := ">"
@@ -358,4 +405,77 @@ func toInt64(v any) any {
 func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
+}
+
+// indexMatchSQL matches records whose blind index for one field (the
+// first argument) is one of n values (the following arguments).
+func indexMatchSQL(n int) string {
+	return `EXISTS (SELECT 1 FROM record_index ri WHERE ri.tenant_id = records.tenant_id AND ri.object = records.object
+		AND ri.record_id = records.id AND ri.field = ? AND ri.value IN (?` + strings.Repeat(`, ?`, n-1) + `))`
+}
+
+// ReplaceRecordIndex replaces every blind index of one record.
+func (db *DB) ReplaceRecordIndex(ctx context.Context, tid tenant.ID, object, id string, entries []records.IndexEntry) error {
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		if _, err := q.exec(ctx, `DELETE FROM record_index WHERE tenant_id = ? AND object = ? AND record_id = ?`, string(tid), object, id); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if _, err := q.exec(ctx, `INSERT INTO record_index (tenant_id, object, record_id, field, term, value) VALUES (?, ?, ?, ?, ?, ?)`,
+				string(tid), object, id, e.Field, int64(e.Term), e.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RewriteRecordFields replaces a record's stored field values without
+// making a new version: re-encryption changes the form of values, not
+// the values. It reports false when the record changed or went away
+// since it was read, in which case the writer already stored the form
+// the field's current settings ask for.
+func (db *DB) RewriteRecordFields(ctx context.Context, tid tenant.ID, object, id string, version int64, fields map[string]any) (bool, error) {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return false, err
+	}
+	var done bool
+	err = db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		res, err := q.exec(ctx, `UPDATE records SET fields = ? WHERE tenant_id = ? AND object = ? AND id = ? AND version = ?`,
+			string(b), string(tid), object, id, version)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		done = n == 1
+		return err
+	})
+	return done, err
+}
+
+// RecordsAfter returns up to limit records of object with IDs after
+// afterID, in ID order: the walk background jobs resume from.
+func (db *DB) RecordsAfter(ctx context.Context, tid tenant.ID, object, afterID string, limit int) ([]records.Record, error) {
+	return queryAll(ctx, db, tid, func(row scanner) (records.Record, error) { return scanRecord(row) },
+		`SELECT `+recordCols+` FROM records WHERE tenant_id = ? AND object = ? AND id > ? ORDER BY id LIMIT ?`,
+		string(tid), object, afterID, limit)
+}
+
+// CountRecords counts the records of one object.
+func (db *DB) CountRecords(ctx context.Context, tid tenant.ID, object string) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		return q.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE tenant_id = ? AND object = ?`, string(tid), object).Scan(&n)
+	})
+	return n, err
+}
+
+// CountIndexTerm counts the blind indexes made with a key term.
+func (db *DB) CountIndexTerm(ctx context.Context, tid tenant.ID, term uint32) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		return q.queryRow(ctx, `SELECT COUNT(*) FROM record_index WHERE tenant_id = ? AND term = ?`, string(tid), int64(term)).Scan(&n)
+	})
+	return n, err
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/havencrm/haven/internal/testkeys"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func newTenant(t testing.TB, db *store.DB, slug string) provision.Result {
 		t.Fatal(err)
 	}
 	ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: time.Hour, AbsoluteTimeout: 2 * time.Hour}, nil)
-	p := provision.New(db, records.NewService(db, nil), ids, nil)
+	p := provision.New(db, records.NewService(db, testkeys.Keyring(t, db, nil), nil), ids, nil)
 	res, err := p.CreateTenant(context.Background(), provision.Input{Slug: slug, Name: slug + " Ltd", AdminEmail: "admin@" + slug + ".example.com"})
 	if err != nil {
 		t.Fatalf("create tenant %s: %v", slug, err)
@@ -50,7 +51,7 @@ func TestDuplicateSlugIsConflict(t *testing.T) {
 		newTenant(t, db, "acme")
 		hasher, _ := identity.NewHasher(identity.HashParams{MemoryKiB: 8192, Iterations: 1, Parallelism: 1})
 		ids := identity.NewService(db, hasher, identity.SessionConfig{IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour}, nil)
-		p := provision.New(db, records.NewService(db, nil), ids, nil)
+		p := provision.New(db, records.NewService(db, testkeys.Keyring(t, db, nil), nil), ids, nil)
 		_, err := p.CreateTenant(context.Background(), provision.Input{Slug: "acme", Name: "Other", AdminEmail: "x@example.com"})
 		if !apperr.Is(err, apperr.KindConflict) {
 			t.Fatalf("want conflict, got %v", err)
@@ -66,7 +67,7 @@ func TestDuplicateSlugIsConflict(t *testing.T) {
 func TestWriteTxRollsBackChangeAndAudit(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		res := newTenant(t, db, "acme")
-		svc := records.NewService(db, nil)
+		svc := records.NewService(db, testkeys.Keyring(t, db, nil), nil)
 		actor := adminActor(res)
 		ctx := context.Background()
 		before, _ := db.QueryAudit(ctx, res.Tenant.ID, auditAll())
@@ -89,7 +90,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	a := newTenant(t, db, "tenant-a")
 	b := newTenant(t, db, "tenant-b")
 	ctx := context.Background()
-	svc := records.NewService(db, nil)
+	svc := records.NewService(db, testkeys.Keyring(t, db, nil), nil)
 	for _, res := range []provision.Result{a, b} {
 		if _, err := svc.Create(ctx, adminActor(res), "account", "", records.Values{"name": []byte(`"` + res.Tenant.Slug + ` account"`)}); err != nil {
 			t.Fatal(err)
