@@ -159,6 +159,17 @@ type Deps struct {
 	Recovery RecoveryService
 	Accounts AccountService
 	MFA      MFAService
+
+	// Protection changes field protection and reveals masked values.
+	Protection Protection
+	// Keys lists and rotates the tenant's data keys.
+	Keys KeyService
+
+	// Attachments stores encrypted files on records (nil: not wired).
+	Attachments AttachmentService
+
+	// Jobs shows the tenant's background jobs to its admins (nil: not wired).
+	Jobs JobsService
 }
 
 // API is the JSON API.
@@ -201,6 +212,10 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.accountRoutes()...)
 	routes = append(routes, a.tokenRoutes()...)
 	routes = append(routes, a.mfaRoutes()...)
+	routes = append(routes, a.protectionRoutes()...)
+	routes = append(routes, a.keyRoutes()...)
+	routes = append(routes, a.attachmentRoutes()...)
+	routes = append(routes, a.jobRoutes()...)
 	return routes
 }
 
@@ -460,6 +475,20 @@ func cleanURL(r *http.Request) bool {
 	return true
 }
 
+// jsonNames adds the JSON names of t's fields to known, including those
+// of embedded structs, which encoding/json flattens.
+func jsonNames(t reflect.Type, known map[string]bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			jsonNames(f.Type, known)
+			continue
+		}
+		known[name] = true
+	}
+}
+
 // exactKeys refuses top-level keys that match a field of dst only
 // case-insensitively, which encoding/json would otherwise accept.
 func exactKeys(raw []byte, dst any) error {
@@ -475,10 +504,7 @@ func exactKeys(raw []byte, dst any) error {
 		return nil
 	}
 	known := map[string]bool{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		known[name] = true
-	}
+	jsonNames(t, known)
 	for k := range m {
 		if !known[k] {
 			return apperr.Invalid("unknown field %q", k)

@@ -55,6 +55,13 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client; empty trusts none.
 	TrustedProxies CIDRList
+
+	// Attachments configures files attached to records.
+	Attachments Attachments
+
+	// KEK selects the key-encryption-key provider (local key files or a
+	// PKCS#11 HSM) and the tokens of tenants that bring their own key.
+	KEK KEK
 }
 
 // Default returns the built-in defaults.
@@ -73,6 +80,8 @@ func Default() Config {
 		LogLevel:          "info",
 		LogFormat:         "text",
 		Notify:            defaultNotify(),
+		Attachments:       defaultAttachments(),
+		KEK:               defaultKEK(),
 	}
 }
 
@@ -179,7 +188,7 @@ func settings() []setting {
 		mk("log-format", "text or json", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.LogFormat })
 		}),
-	}, append(notifySettings(), proxySettings()...)...)
+	}, append(append(append(notifySettings(), proxySettings()...), attachmentSettings()...), kekSettings()...)...)
 }
 
 // EnvName is the environment variable of a setting key.
@@ -270,6 +279,11 @@ func (l *Loader) Load() (Config, error) {
 			}
 		}
 	}
+	// The PIN is read from the environment only, never from a flag (shown
+	// by ps) or the configuration file (often shared, copied, committed).
+	if v := l.getenv(EnvPKCS11PIN); v != "" {
+		cfg.KEK.PKCS11PIN = v
+	}
 	var flagErr error
 	l.fs.Visit(func(f *flag.Flag) {
 		if s, ok := byKey[f.Name]; ok && flagErr == nil {
@@ -306,6 +320,9 @@ func (c Config) Validate() error {
 		return errors.New("database-url must start with postgres:// or postgresql://")
 	}
 	if err := c.Notify.Validate(); err != nil {
+		return err
+	}
+	if err := c.KEK.Validate(); err != nil {
 		return err
 	}
 	return nil

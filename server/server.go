@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/havencrm/haven/api"
+	"github.com/havencrm/haven/attachments"
 	"github.com/havencrm/haven/audit"
 	"github.com/havencrm/haven/config"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/jobs"
+	"github.com/havencrm/haven/keyops"
 	"github.com/havencrm/haven/keyring"
-	"github.com/havencrm/haven/keyring/local"
+	"github.com/havencrm/haven/keyring/kekset"
 	"github.com/havencrm/haven/notify"
 	"github.com/havencrm/haven/provision"
 	"github.com/havencrm/haven/records"
@@ -40,10 +43,20 @@ type App struct {
 	Settings    *identity.Settings
 	// Notifier sends recovery codes and lock notices (e-mail, SMS).
 	Notifier *notify.Notifier
-	// KEK is the key-encryption-key provider; Keyring the per-tenant data
-	// keys it wraps.
-	KEK     *local.Provider
+	// KEK is the platform key-encryption key (key files or an HSM) and
+	// the tenants' own KEKs; Keyring the per-tenant data keys they wrap.
+	KEK     *kekset.Set
 	Keyring *keyring.Keyring
+	// Attachments stores files on records, encrypted under the tenants'
+	// keys, in the attachment directory.
+	Attachments *attachments.Service
+	// Jobs is the durable background job queue; Worker runs this
+	// instance's share of it while Serve runs.
+	Jobs   *jobs.Queue
+	Worker *jobs.Worker
+	// KeyOps converts fields after their encryption changed, rotates data
+	// keys with re-encryption and shreds a tenant's keys.
+	KeyOps  *keyops.Service
 	metrics *metrics
 }
 
@@ -84,8 +97,9 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	ids.SetNotifier(notifier)
 	settings := identity.NewSettings(db, now)
 	ids.SetSettings(settings)
-	recs := records.NewService(db, now)
-	kek, err := local.Open(cfg.KeyDirPath())
+	kek, err := kekset.Open(kekset.Config{Provider: cfg.KEK.Provider, KeyDir: cfg.KeyDirPath(), PKCS11: kekset.PKCS11{
+		Module: cfg.KEK.PKCS11Module, Token: cfg.KEK.PKCS11Token, KeyLabel: cfg.KEK.PKCS11KeyLabel,
+		PIN: cfg.KEK.PKCS11PIN, PINFile: cfg.KEK.PKCS11PINFile, TenantPINDir: cfg.KEK.PKCS11TenantPINDir}})
 	if err != nil {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
@@ -93,13 +107,41 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 		db.Close()
 		return nil, fmt.Errorf("key-encryption key: %w", err)
 	}
-	keys := keyring.New(kek, db, keyring.Options{Now: now})
+	keys := keyring.New(kek.Platform(), db, keyring.Options{Now: now, KEKs: kek})
+	recs := records.NewService(db, keys, now)
+	ids.SetKeys(keys)
+	// Audit queries show sealed and protected values masked.
+	auditLog := audit.NewService(db)
+	auditLog.SetPresenter(recs)
 	prov := provision.New(db, recs, ids, now)
 	prov.SetKeyIssuer(keys)
+	files, err := attachments.OpenDir(cfg.AttachmentDirPath())
+	if err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = notifier.Close(closeCtx)
+		keys.Close()
+		kek.Close()
+		db.Close()
+		return nil, err
+	}
+	atts := attachments.NewService(db, recs, keys, files, attachments.Options{MaxBytes: cfg.Attachments.MaxBytes, Now: now, Log: log})
+	// Background jobs (export, re-encryption, key rotation, backups,
+	// lifecycle): enqueue with queue.Enqueue inside the transaction that
+	// needs the job, then queue.Notify after it commits.
+	queue := jobs.New(db, now)
+	worker := jobs.NewWorker(queue, jobs.WorkerOptions{Log: log, Now: now})
+	// Job handlers: register each kind here, one line per kind, e.g.
+	// worker.Handle("export.full", exports.RunJob). A kind without a
+	// handler on this instance is left to instances that have one.
+	keyOps := keyops.New(db, recs, keys, queue, atts, now)
+	keyOps.Register(worker)
+	recs.SetJobQueue(keyOps)
 	return &App{
-		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: audit.NewService(db),
+		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: auditLog,
 		Provisioner: prov, Settings: settings, metrics: newMetrics(),
-		Notifier: notifier, KEK: kek, Keyring: keys,
+		Notifier: notifier, KEK: kek, Keyring: keys, Attachments: atts,
+		Jobs: queue, Worker: worker, KeyOps: keyOps,
 	}, nil
 }
 
@@ -129,12 +171,14 @@ func (a *App) Handler() (http.Handler, error) {
 	api.New(api.Deps{
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, DB: a.DB, Log: a.Log, Accounts: a.Identity, MFA: a.Identity,
 		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
-		Recovery: a.Identity, Settings: a.Settings,
+		Recovery: a.Identity, Settings: a.Settings, Protection: a.Records, Keys: a.KeyOps, Attachments: a.Attachments,
+		Jobs: a.Jobs,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
 		Lockout: a.Identity, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
-		Recovery: a.Identity, Settings: a.Settings,
+		Recovery: a.Identity, Settings: a.Settings, Attachments: a.Attachments,
+		Protection: a.Records, Jobs: a.Jobs,
 	})
 	if err != nil {
 		return nil, err
@@ -202,6 +246,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		s.app.Log.Info("metrics listening", "url", "http://"+bound+"/metrics")
 	}
+	// Serve returns only after the job worker stopped, so the caller may
+	// close the database then.
+	defer s.startWorker(ctx)()
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -227,4 +274,50 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// resumePending queues the conversion of fields left pending by a
+// migration or a crash. A failure is logged, not fatal: the next start
+// tries again, and reads work on either form of a value meanwhile.
+func (s *Server) resumePending(ctx context.Context) {
+	if s.app.KeyOps == nil {
+		return
+	}
+	n, err := s.app.KeyOps.ResumePending(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.app.Log.Error("queueing pending field conversions", "err", err)
+	case n > 0:
+		s.app.Log.Info("queued pending field conversions", "jobs", n)
+	}
+}
+
+// startWorker runs the background job worker until ctx ends. The stop
+// function it returns cancels the worker and waits until the job in
+// flight returned and its outcome (or release) was recorded, within the
+// shutdown timeout.
+func (s *Server) startWorker(ctx context.Context) (stop func()) {
+	w := s.app.Worker
+	if w == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.resumePending(ctx)
+		w.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		t := time.NewTimer(s.app.Config.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			// A handler that ignores cancellation: its lease runs out and
+			// another instance (or the next start) resumes the job.
+			s.app.Log.Error("a background job did not stop within the shutdown timeout", "worker", w.ID())
+		}
+	}
 }

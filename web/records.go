@@ -155,6 +155,14 @@ type ListPage struct {
 	Empty     string
 	Count     string
 	CanCreate bool
+	// SearchOff hides the search box where the actor sees names masked
+	// (the service refuses such searches); SearchPH names the encrypted
+	// fields quick search also matches exactly for this actor.
+	SearchOff bool
+	SearchPH  string
+	// MaskedTitle explains the lock shown on masked values.
+	MaskedTitle string
+	MaskedSR    string
 }
 
 // Column is one list column header.
@@ -168,17 +176,26 @@ type Column struct {
 
 // Row is one listed record.
 type Row struct {
-	Name  string
-	Href  string
-	Cells []Value
+	Name       string
+	NameMasked bool
+	Href       string
+	Cells      []Cell
+}
+
+// Cell is one value of a list row; Masked values came masked from the
+// records service and are marked as such.
+type Cell struct {
+	Value
+	Masked bool
 }
 
 // columnFields picks the list's columns: the first few fields that are
-// not long text, after the name field.
-func columnFields(obj records.Object) []records.Field {
+// not long text, after the name field, leaving out fields hidden from the
+// actor (they have no column at all, not an empty one).
+func columnFields(actor tenant.Actor, obj records.Object) []records.Field {
 	var out []records.Field
 	for _, f := range obj.Fields {
-		if f.Name == obj.NameField || f.Type == records.TypeTextarea {
+		if f.Name == obj.NameField || f.Type == records.TypeTextarea || levelOf(actor, f) == access.FieldHidden {
 			continue
 		}
 		out = append(out, f)
@@ -189,15 +206,18 @@ func columnFields(obj records.Object) []records.Field {
 	return out
 }
 
-// sortKeys lists what a list of obj may be sorted by.
-func validSort(obj records.Object, s string) bool {
+// validSort reports whether actor may sort a list of obj by s.
+func validSort(actor tenant.Actor, obj records.Object, s string) bool {
 	name := strings.TrimPrefix(s, "-")
 	switch name {
-	case records.SortName, records.SortCreatedAt, records.SortUpdatedAt:
+	case records.SortCreatedAt, records.SortUpdatedAt:
 		return true
+	case records.SortName:
+		// The order of masked names would spell them out.
+		return nameReadable(actor, obj)
 	}
 	f, ok := obj.Field(name)
-	return ok && f.Type.Sortable()
+	return ok && sortableFor(actor, f)
 }
 
 func listHref(object, q, sortKey, cursor string) string {
@@ -227,16 +247,36 @@ func (w *Web) listRecords(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	qv := r.URL.Query()
 	q := strings.TrimSpace(qv.Get("q"))
 	sortKey := qv.Get("sort")
-	if !validSort(obj, sortKey) {
+	if !validSort(rc.actor(), obj, sortKey) {
 		sortKey = ""
 	}
 	cursor := qv.Get("cursor")
 	ov := objectView(l, obj)
 	p := &ListPage{Shell: w.shell(rw, r, rc, l, ov.Label, "o:"+obj.Name), Object: ov, Q: q, Sort: sortKey,
-		CanCreate: access.CanRecord(rc.actor(), obj.Name, access.Create, "")}
+		CanCreate:   access.CanRecord(rc.actor(), obj.Name, access.Create, ""),
+		MaskedTitle: translate(l, "masked.title"), MaskedSR: translate(l, "masked.sr")}
 	if len([]rune(q)) > 100 {
 		p.Notice = translate(l, "list.bad_query", translate(l, "list.search_too_long"))
 		q = ""
+	}
+	if !nameReadable(rc.actor(), obj) {
+		p.SearchOff = true
+		if q != "" {
+			p.Notice = translate(l, "list.search_masked")
+		}
+		q, p.Q = "", ""
+	}
+	var exact []string
+	for _, f := range obj.Fields {
+		// Quick search matches these exactly through their blind index,
+		// for those who may read them (records.Service.List).
+		if f.Encrypted && f.Searchable && access.CanReadField(levelOf(rc.actor(), f)) {
+			exact = append(exact, fieldLabel(l, f))
+		}
+	}
+	p.SearchPH = translate(l, "list.search_ph")
+	if len(exact) > 0 {
+		p.SearchPH = translate(l, "list.search_ph_exact", strings.Join(exact, "/"))
 	}
 	recs, next, err := w.d.Records.List(ctx, rc.actor(), obj.Name, records.ListQuery{Limit: listPageSize, Cursor: cursor, Sort: sortKey, Q: q})
 	if err != nil && apperr.Is(err, apperr.KindInvalid) && cursor != "" {
@@ -248,7 +288,7 @@ func (w *Web) listRecords(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		w.fail(rw, r, rc, err)
 		return
 	}
-	cols := columnFields(obj)
+	cols := columnFields(rc.actor(), obj)
 	header := func(label, key string, num bool) Column {
 		c := Column{Label: label, Num: num}
 		target := key
@@ -262,10 +302,16 @@ func (w *Web) listRecords(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return c
 	}
 	nameField, _ := obj.Field(obj.NameField)
-	p.Columns = append(p.Columns, header(fieldLabel(l, nameField), records.SortName, false))
+	if nameReadable(rc.actor(), obj) {
+		p.Columns = append(p.Columns, header(fieldLabel(l, nameField), records.SortName, false))
+	} else {
+		p.Columns = append(p.Columns, Column{Label: fieldLabel(l, nameField)})
+	}
 	for _, f := range cols {
 		num := f.Type == records.TypeNumber || f.Type == records.TypeCurrency
-		if f.Type.Sortable() {
+		// No sort link for what this user cannot sort by (encrypted,
+		// masked): the service would refuse it.
+		if sortableFor(rc.actor(), f) {
 			p.Columns = append(p.Columns, header(fieldLabel(l, f), f.Name, num))
 		} else {
 			p.Columns = append(p.Columns, Column{Label: fieldLabel(l, f), Num: num})
@@ -275,11 +321,15 @@ func (w *Web) listRecords(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	names := w.lookupNames(ctx, rc, obj, cols, recs)
 	loc := w.location(l)
 	for _, rec := range recs {
-		row := Row{Name: displayName(l, rec.Name), Href: recordHref(obj.Name, rec.ID)}
+		row := Row{Name: displayName(l, rec.Name), NameMasked: slices.Contains(rec.Masked, obj.NameField), Href: recordHref(obj.Name, rec.ID)}
 		for _, f := range cols {
-			row.Cells = append(row.Cells, formatField(l, loc, f, rec.Fields[f.Name], names))
+			if slices.Contains(rec.Masked, f.Name) {
+				row.Cells = append(row.Cells, Cell{Value: maskedValue(l, rec.Fields[f.Name]), Masked: true})
+				continue
+			}
+			row.Cells = append(row.Cells, Cell{Value: formatField(l, loc, f, rec.Fields[f.Name], names)})
 		}
-		row.Cells = append(row.Cells, Value{Text: formatDateTime(l, loc, rec.UpdatedAt)})
+		row.Cells = append(row.Cells, Cell{Value: Value{Text: formatDateTime(l, loc, rec.UpdatedAt)}})
 		p.Rows = append(p.Rows, row)
 	}
 	if next != "" {
@@ -309,6 +359,9 @@ type DetailPage struct {
 	Object        ObjectView
 	ID            string
 	Name          string
+	NameMasked    bool
+	MaskedTitle   string
+	MaskedSR      string
 	Fields        []FieldValue
 	Owner         string
 	Created       string
@@ -322,6 +375,8 @@ type DetailPage struct {
 	History       []HistoryEntry
 	OlderHref     string
 	NewestHref    string
+	// Attachments is the files section (web/attachments.go).
+	Attachments AttachmentSection
 }
 
 // FieldValue is one labelled field of a record.
@@ -329,6 +384,11 @@ type FieldValue struct {
 	Label string
 	Value Value
 	Wide  bool
+	// Masked values came masked from the records service; RevealHref,
+	// when set, leads to the form that shows the value for a reason.
+	Masked      bool
+	RevealHref  string
+	RevealLabel string
 }
 
 // HistoryEntry is one audit event of a record.
@@ -351,6 +411,9 @@ type ChangeView struct {
 	After   string
 	Set     bool // there was no value before
 	Cleared bool // there is no value after
+	// Masked values: the service shows the audited values of encrypted
+	// fields, and of fields the actor may not read, masked.
+	Masked bool
 }
 
 func newChangeView(label string, c audit.Change) ChangeView {
@@ -419,13 +482,23 @@ func (w *Web) recordDetail(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		DeleteConfirm: translate(l, "detail.delete_confirm", name),
 		CanEdit:       access.CanRecord(rc.actor(), obj.Name, access.Edit, rec.OwnerID),
 		CanDelete:     access.CanRecord(rc.actor(), obj.Name, access.Delete, rec.OwnerID),
+		NameMasked:    slices.Contains(rec.Masked, obj.NameField),
+		MaskedTitle:   translate(l, "masked.title"), MaskedSR: translate(l, "masked.sr"),
 	}
 	names := w.lookupNames(ctx, rc, obj, obj.Fields, []records.Record{rec})
 	for _, f := range obj.Fields {
-		if f.Name == obj.NameField {
+		if f.Name == obj.NameField || levelOf(rc.actor(), f) == access.FieldHidden {
 			continue
 		}
-		p.Fields = append(p.Fields, FieldValue{Label: fieldLabel(l, f), Value: formatField(l, loc, f, rec.Fields[f.Name], names), Wide: f.Type == records.TypeTextarea})
+		label := fieldLabel(l, f)
+		fv := FieldValue{Label: label, Value: formatField(l, loc, f, rec.Fields[f.Name], names), Wide: f.Type == records.TypeTextarea}
+		if slices.Contains(rec.Masked, f.Name) {
+			fv.Value, fv.Masked = maskedValue(l, rec.Fields[f.Name]), true
+			if w.d.Protection != nil && access.CanReveal(rc.actor(), f.Policy) {
+				fv.RevealHref, fv.RevealLabel = revealHref(obj.Name, rec.ID, f.Name), translate(l, "detail.show_label", label)
+			}
+		}
+		p.Fields = append(p.Fields, fv)
 	}
 	for _, e := range events {
 		p.History = append(p.History, w.historyEntry(ctx, rc, obj, e))
@@ -436,6 +509,7 @@ func (w *Web) recordDetail(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if before > 0 {
 		p.NewestHref = href + "#history"
 	}
+	p.Attachments = w.attachmentSection(ctx, rc, obj.Name, rec.ID, p.CanEdit)
 	w.render(rw, r, http.StatusOK, "detail", p)
 }
 
@@ -446,8 +520,12 @@ func (w *Web) historyEntry(ctx context.Context, rc *reqCtx, obj records.Object, 
 		c := e.Changes[key]
 		cv := newChangeView("", c)
 		if f, ok := obj.Field(key); ok {
+			if levelOf(rc.actor(), f) == access.FieldHidden {
+				continue // the service leaves these out; never label one
+			}
 			cv.Label = fieldLabel(l, f)
 			cv.Before, cv.After = plainValue(l, loc, &f, c.Before), plainValue(l, loc, &f, c.After)
+			cv.Masked = f.Encrypted || f.CryptoPending || !access.CanReadField(levelOf(rc.actor(), f))
 		} else {
 			cv.Label = genericFieldLabel(l, obj.Name, key)
 			cv.Before, cv.After = plainValue(l, loc, nil, c.Before), plainValue(l, loc, nil, c.After)
@@ -548,6 +626,14 @@ type FormField struct {
 	Error     string
 	Hint      string
 	Wide      bool
+	// Record forms only (the recfield template of form.html): Masked
+	// inputs start empty with the masked value as placeholder and keep
+	// the stored value when left empty; ReadOnly ones are disabled and
+	// never submitted. Tag is the short note beside the label.
+	Masked      bool
+	ReadOnly    bool
+	Placeholder string
+	Tag         string
 }
 
 // formInput is the submitted (or stored) string value of every field.
@@ -593,9 +679,15 @@ func (w *Web) editRecordForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 	w.render(rw, r, http.StatusOK, "form", p)
 }
 
+// storedInput is the form's initial input. Masked values are left out:
+// the mask is not a value, and a form must not send it back as one.
 func storedInput(loc *time.Location, obj records.Object, rec records.Record) formInput {
 	in := formInput{}
 	for _, f := range obj.Fields {
+		if slices.Contains(rec.Masked, f.Name) {
+			in[f.Name] = ""
+			continue
+		}
 		in[f.Name] = formString(loc, f, rec.Fields[f.Name])
 	}
 	return in
@@ -631,10 +723,26 @@ func (w *Web) formPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx, obj 
 		p.IsEdit, p.Version = true, rec.Version
 	}
 	p.Shell = w.shell(rw, r, rc, l, p.Heading, "o:"+obj.Name)
+	loc := w.location(l)
 	for _, f := range obj.Fields {
-		ff, err := w.formField(ctx, rc, f, in[f.Name])
+		level := levelOf(rc.actor(), f)
+		if level == access.FieldHidden {
+			continue
+		}
+		value := in[f.Name]
+		if !access.CanWriteField(level) && rec != nil {
+			// Read-only inputs are not submitted: show the stored value.
+			value = formString(loc, f, rec.Fields[f.Name])
+		}
+		ff, err := w.formField(ctx, rc, f, value)
 		if err != nil {
 			return nil, err
+		}
+		switch {
+		case !access.CanWriteField(level):
+			ff.ReadOnly, ff.Required, ff.Hint, ff.Tag = true, false, translate(l, "form.readonly_hint"), translate(l, "level.read")
+		case level == access.FieldMasked && rec != nil && slices.Contains(rec.Masked, f.Name):
+			maskedInput(l, &ff, rec.Fields[f.Name])
 		}
 		if msg, bad := errs[f.Name]; bad {
 			ff.Error = fieldMessage(l, msg)
@@ -837,7 +945,11 @@ func (w *Web) createRecord(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	}
 	ctx := r.Context()
 	in := submittedInput(obj, r.PostForm)
-	vals, errs := parseValues(w.location(rc.lang), obj, in, nil)
+	// Hidden and read-only fields are not in the form; sending them (even
+	// empty) would be refused as changes the user may not make.
+	vals, errs := parseValues(w.location(rc.lang), obj, in, func(f records.Field) bool {
+		return access.CanWriteField(levelOf(rc.actor(), f))
+	})
 	submittedOwner := r.PostForm.Get("owner_id")
 	owner, ownerOK, err := w.ownerChoice(ctx, rc, submittedOwner, "")
 	if err != nil {
@@ -873,7 +985,7 @@ func (w *Web) showFormErrors(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 	p.HasErrors = true
 	// Messages about fields the form does not show go to the summary.
 	for k, msg := range errs {
-		if _, shown := obj.Field(k); !shown && k != "owner_id" {
+		if f, ok := obj.Field(k); (!ok || levelOf(rc.actor(), f) == access.FieldHidden) && k != "owner_id" {
 			p.Error = translate(rc.lang, "form.general_error", fieldMessage(rc.lang, msg))
 		}
 	}
@@ -925,9 +1037,20 @@ func (w *Web) updateRecord(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	loc := w.location(rc.lang)
 	in := submittedInput(obj, r.PostForm)
 	stored := storedInput(loc, obj, cur)
-	// Only the fields the user changed are sent, so values the user saw
-	// masked, or never touched, are never written back.
-	vals, errs := parseValues(loc, obj, in, func(f records.Field) bool { return in[f.Name] != stored[f.Name] })
+	// Only the fields the user changed are sent, so values the user never
+	// touched are never written back. A masked input starts empty (the
+	// user never had the value to compare with): empty means "keep", and
+	// anything typed replaces the value. Hidden and read-only fields are
+	// not in the form at all.
+	vals, errs := parseValues(loc, obj, in, func(f records.Field) bool {
+		switch level := levelOf(rc.actor(), f); {
+		case level == access.FieldMasked:
+			return in[f.Name] != ""
+		case access.CanWriteField(level):
+			return in[f.Name] != stored[f.Name]
+		}
+		return false
+	})
 	// The form keeps the version the user started from.
 	formRec := cur
 	formRec.Version = version

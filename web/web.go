@@ -65,6 +65,15 @@ type Deps struct {
 	Log           *slog.Logger
 	SecureCookies bool
 	MaxBodyBytes  int64
+
+	// Attachments stores encrypted files on records (nil: not wired).
+	Attachments Attachments
+
+	// Protection reveals masked values and changes field protection
+	// (nil: neither is offered). Jobs reports the progress of the
+	// conversions such changes start (nil: progress without a percentage).
+	Protection Protection
+	Jobs       JobStatus
 }
 
 //go:embed templates/*.html
@@ -90,7 +99,7 @@ type staticFile struct {
 
 // pageNames lists every page template; each is parsed together with the
 // shared layout into its own set.
-var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings"}
+var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings", "fields", "reveal"}
 
 // New returns the web UI, with its templates parsed and static files
 // loaded.
@@ -165,6 +174,8 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.Handle("GET /o/{object}/{id}/edit", w.authed(w.editRecordForm))
 	mux.Handle("POST /o/{object}/{id}/edit", w.authed(w.updateRecord))
 	mux.Handle("POST /o/{object}/{id}/delete", w.authed(w.deleteRecord))
+	w.registerAttachments(mux)
+	w.registerProtection(mux)
 
 	mux.Handle("GET /users", w.authed(w.usersPage))
 	mux.Handle("POST /users", w.authed(w.createUser))

@@ -34,6 +34,11 @@ Usage:
   haven tenant create --slug SLUG --name NAME --admin-email EMAIL [--admin-phone PHONE] [--contract-end YYYY-MM-DD] [--json]
   haven keys rotate-kek [--data DIR] [--key-dir DIR] [--database-url URL]
   haven keys rewrap [--data DIR] [--key-dir DIR] [--database-url URL]
+  haven keys status [--tenant SLUG] [--json]
+  haven keys rotate-dek --tenant SLUG
+  haven keys destroy --tenant SLUG --confirm SLUG --reason TEXT
+  haven keys byok enable --tenant SLUG --provider pkcs11 --token LABEL --key LABEL
+  haven keys byok disable --tenant SLUG
   haven version
 
 Run "haven COMMAND -h" for the options of a command. Every option can also
@@ -93,10 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return tenantCreate(ctx, args[2:], stdout, stderr, getenv)
 	case "keys":
-		if len(args) < 2 || (args[1] != "rotate-kek" && args[1] != "rewrap") {
-			return fmt.Errorf("%w: haven keys rotate-kek|rewrap", errUsage)
-		}
-		return keys(ctx, args[1], args[2:], stdout, stderr, getenv)
+		return keys(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "haven "+buildVersion())
 		return nil
@@ -253,35 +255,5 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	fmt.Fprintf(stdout, "Tenant %q created.\n  Admin login:        %s\n  One-time password:  %s\nThe password is shown only now and must be changed at first sign-in.\n",
 		res.Tenant.Slug, login, res.OneTimePassword)
-	return nil
-}
-
-// keys rotates the key-encryption key (a new version file; old ones stay
-// readable) and rewraps every tenant's data keys under the newest one.
-// After a rewrap the old key file can be moved offline.
-func keys(ctx context.Context, verb string, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("haven keys "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg, err := parse(fs, args, getenv, "data", "key-dir", "database-url", "db-app-role", "log-level", "log-format")
-	if err != nil {
-		return err
-	}
-	app, err := server.OpenApp(ctx, cfg, newLogger(cfg, stderr))
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	if verb == "rotate-kek" {
-		id, err := app.KEK.Rotate()
-		if err != nil {
-			return fmt.Errorf("rotate the key-encryption key: %w", err)
-		}
-		fmt.Fprintf(stdout, "new key-encryption key %s in %s\n", id, app.KEK.Dir())
-	}
-	n, err := app.Keyring.RewrapAll(ctx)
-	if err != nil {
-		return fmt.Errorf("rewrap data keys: %w", err)
-	}
-	fmt.Fprintf(stdout, "rewrapped %d tenant data key(s) under %s\n", n, app.KEK.KeyID())
 	return nil
 }
