@@ -113,6 +113,7 @@ type Store interface {
 	InsertField(ctx context.Context, tenantID tenant.ID, object string, f Field) error
 	UpdateFieldProtection(ctx context.Context, tenantID tenant.ID, object string, f Field) error
 	ReplaceRecordIndex(ctx context.Context, tenantID tenant.ID, object, id string, entries []IndexEntry) error
+	InsertRecordIndex(ctx context.Context, tenantID tenant.ID, object, id string, entries []IndexEntry) error
 	RewriteRecordFields(ctx context.Context, tenantID tenant.ID, object, id string, version int64, fields map[string]any) (bool, error)
 	RecordsAfter(ctx context.Context, tenantID tenant.ID, object, afterID string, limit int) ([]Record, error)
 	CountRecords(ctx context.Context, tenantID tenant.ID, object string) (int64, error)
@@ -443,10 +444,8 @@ func (s *Service) Create(ctx context.Context, actor tenant.Actor, object string,
 		if err := s.store.InsertRecord(ctx, actor.TenantID, sr); err != nil {
 			return err
 		}
-		if len(index) > 0 {
-			if err := s.store.ReplaceRecordIndex(ctx, actor.TenantID, object, r.ID, index); err != nil {
-				return err
-			}
+		if err := s.store.InsertRecordIndex(ctx, actor.TenantID, object, r.ID, index); err != nil {
+			return err
 		}
 		ev := audit.New(actor, now, audit.ActionRecordCreated, object, r.ID, r.Name)
 		ev.Changes = storedAuditChanges(obj, nil, auditFields(r), nil, auditFields(sr))
