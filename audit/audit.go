@@ -5,6 +5,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/havencrm/haven/access"
@@ -71,12 +72,15 @@ type Change struct {
 
 // Event is one audit entry.
 type Event struct {
-	TenantID   tenant.ID
-	Seq        int64 // assigned on append, per tenant, gap-free
-	At         time.Time
-	ActorType  string
-	ActorID    string
-	ActorName  string
+	TenantID  tenant.ID
+	Seq       int64 // assigned on append, per tenant, gap-free
+	At        time.Time
+	ActorType string
+	ActorID   string
+	ActorName string
+	// Via names the credential or grant the actor acted through, e.g.
+	// "token:<id>" for an API token ("" for a signed-in session).
+	Via        string
 	Action     string
 	ObjectType string
 	ObjectID   string
@@ -85,6 +89,8 @@ type Event struct {
 	UserAgent  string
 	RequestID  string
 	Changes    map[string]Change
+	// Hash is the event's chain hash (hex), set when it is appended.
+	Hash string
 }
 
 // New builds an event for actor at time at.
@@ -102,7 +108,15 @@ func New(actor tenant.Actor, at time.Time, action, objectType, objectID, objectN
 		IP:         actor.IP,
 		UserAgent:  actor.UserAgent,
 		RequestID:  actor.RequestID,
+		Via:        via(actor),
 	}
+}
+
+func via(actor tenant.Actor) string {
+	if actor.TokenID != "" {
+		return "token:" + actor.TokenID
+	}
+	return ""
 }
 
 // Diff returns the changes between two field maps, keyed by field name;
@@ -149,10 +163,58 @@ type Store interface {
 	QueryAudit(ctx context.Context, tenantID tenant.ID, f Filter) ([]Event, error)
 }
 
-// Service answers audit queries.
+// Service answers audit queries and verifies trails.
 type Service struct {
 	store     Store
 	presenter Presenter
+	chain     ChainStore
+	keys      KeySource
+	policy    CheckpointPolicy
+}
+
+// KeySource publishes the audit signing public keys.
+type KeySource interface {
+	PublicKeys() []PublicKey
+}
+
+// SetChain enables verification: the chain's store, the public keys and
+// the checkpoint policy (its Every bounds the gap between checkpoints).
+func (s *Service) SetChain(st ChainStore, keys KeySource, policy CheckpointPolicy) {
+	s.chain, s.keys, s.policy = st, keys, policy
+}
+
+// PublicKeys lists the signing public keys (served to anyone).
+func (s *Service) PublicKeys() []PublicKey {
+	if s.keys == nil {
+		return nil
+	}
+	return s.keys.PublicKeys()
+}
+
+// KeySet returns the public keys for verification.
+func (s *Service) KeySet() KeySet {
+	ks := KeySet{}
+	for _, k := range s.PublicKeys() {
+		ks[k.ID] = k.Key
+	}
+	return ks
+}
+
+// Verify recomputes the actor's tenant's trail (admins only).
+func (s *Service) Verify(ctx context.Context, actor tenant.Actor) (Report, error) {
+	if !access.CanReadAudit(actor) {
+		return Report{}, apperr.Forbidden()
+	}
+	return s.VerifyTrail(ctx, actor.TenantID)
+}
+
+// VerifyTrail recomputes one trail, tenant "" being the platform's (for
+// operators and the CLI).
+func (s *Service) VerifyTrail(ctx context.Context, tid tenant.ID) (Report, error) {
+	if s.chain == nil {
+		return Report{}, apperr.Internal(errors.New("audit: verification is not configured"))
+	}
+	return Verify(ctx, s.chain, tid, s.KeySet(), VerifyOptions{MaxGap: s.policy.every()})
 }
 
 // Presenter prepares events for the actor reading them: it masks values

@@ -482,9 +482,12 @@ func testSilentLimitsOnTheRealTarget(t *testing.T, db *store.DB) {
 	tf := r.newTenant(t, "acme")
 	phone := nextPhone()
 	u := r.addPhoneUser(t, tf, "twice@acme.example.com", phone)
-	// Three codes by e-mail login...
+	// Three codes by e-mail login, each delivered before the next is
+	// asked for (texts go out concurrently, so their order is otherwise
+	// not the order of the requests)...
 	for range 3 {
 		r.mustStart(t, "acme", u.Email, identity.ChannelSMS, nextIP())
+		r.flush(t)
 	}
 	// ...and the same account by its phone login: the visible limits see a
 	// different login and allow it, but the user has had 3 codes in 15

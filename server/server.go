@@ -16,6 +16,7 @@ import (
 	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/attachments"
 	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/audit/auditkey"
 	"github.com/havencrm/haven/config"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
@@ -56,8 +57,10 @@ type App struct {
 	Worker *jobs.Worker
 	// KeyOps converts fields after their encryption changed, rotates data
 	// keys with re-encryption and shreds a tenant's keys.
-	KeyOps  *keyops.Service
-	metrics *metrics
+	KeyOps *keyops.Service
+	// AuditKeys signs audit checkpoints; its public keys are published.
+	AuditKeys *auditkey.Keys
+	metrics   *metrics
 }
 
 // OpenApp opens the configured database, applies migrations and builds
@@ -107,12 +110,31 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 		db.Close()
 		return nil, fmt.Errorf("key-encryption key: %w", err)
 	}
+	// The audit signing key lives beside the key-encryption key, outside
+	// the database; appends sign checkpoints with it.
+	signer, err := auditkey.Open(cfg.KeyDirPath())
+	if err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = notifier.Close(closeCtx)
+		kek.Close()
+		db.Close()
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	checkpoints := audit.CheckpointPolicy{Every: audit.DefaultCheckpointEvery, Interval: audit.DefaultCheckpointInterval, Signer: signer}
+	db.SetAuditCheckpointer(checkpoints)
+	if n, err := chainBacklog(ctx, db); err != nil {
+		log.Error("chaining stored audit events", "err", err)
+	} else if n > 0 {
+		log.Info("chained audit events stored before the hash chain", "events", n)
+	}
 	keys := keyring.New(kek.Platform(), db, keyring.Options{Now: now, KEKs: kek})
 	recs := records.NewService(db, keys, now)
 	ids.SetKeys(keys)
 	// Audit queries show sealed and protected values masked.
 	auditLog := audit.NewService(db)
 	auditLog.SetPresenter(recs)
+	auditLog.SetChain(db, signer, checkpoints)
 	prov := provision.New(db, recs, ids, now)
 	prov.SetKeyIssuer(keys)
 	files, err := attachments.OpenDir(cfg.AttachmentDirPath())
@@ -141,8 +163,26 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: auditLog,
 		Provisioner: prov, Settings: settings, metrics: newMetrics(),
 		Notifier: notifier, KEK: kek, Keyring: keys, Attachments: atts,
-		Jobs: queue, Worker: worker, KeyOps: keyOps,
+		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer,
 	}, nil
+}
+
+// chainBacklog gives hashes to audit events stored before the hash chain
+// existed (a database upgraded from an earlier release).
+func chainBacklog(ctx context.Context, db *store.DB) (int, error) {
+	trails, err := db.AuditTrails(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, tid := range trails {
+		n, err := db.ChainAuditBacklog(ctx, tid)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // Close closes the database.
@@ -161,6 +201,9 @@ func (a *App) Close() error {
 	}
 	if a.KEK != nil {
 		a.KEK.Close()
+	}
+	if a.AuditKeys != nil {
+		a.AuditKeys.Close()
 	}
 	return a.DB.Close()
 }
@@ -249,6 +292,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	// Serve returns only after the job worker stopped, so the caller may
 	// close the database then.
 	defer s.startWorker(ctx)()
+	// Periodic checkpoints stop, like the worker, before Serve returns.
+	cpCtx, stopCheckpoints := context.WithCancel(ctx)
+	cpDone := make(chan struct{})
+	go func() {
+		defer close(cpDone)
+		s.checkpointLoop(cpCtx)
+	}()
+	defer func() {
+		stopCheckpoints()
+		<-cpDone
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -274,6 +328,51 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// CheckpointTrails signs a checkpoint of every trail whose newest events
+// have waited longer than the checkpoint interval, so a quiet tenant's
+// last events are signed too; it returns how many it signed.
+func (a *App) CheckpointTrails(ctx context.Context) (int, error) {
+	trails, err := a.DB.AuditTrails(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	n := 0
+	for _, tid := range trails {
+		head, err := a.DB.AuditHead(ctx, tid)
+		if err != nil {
+			return n, err
+		}
+		if head.Seq <= head.CheckpointSeq || now.Sub(head.CheckpointAt) < audit.DefaultCheckpointInterval {
+			continue
+		}
+		done, err := a.DB.CheckpointAuditHead(ctx, tid, a.AuditKeys.Sign)
+		if err != nil {
+			return n, err
+		}
+		if done {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// checkpointLoop runs CheckpointTrails every minute until ctx ends.
+func (s *Server) checkpointLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.app.CheckpointTrails(ctx); err != nil && ctx.Err() == nil {
+				s.app.Log.Error("signing audit checkpoints", "err", err)
+			}
+		}
+	}
 }
 
 // resumePending queues the conversion of fields left pending by a

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,6 +32,8 @@ type DB struct {
 	pool    *pgxpool.Pool // PostgreSQL only
 	dialect dialect
 	appRole string
+	// checkpointer signs audit checkpoints as events are appended.
+	checkpointer atomic.Pointer[AuditCheckpointer]
 }
 
 // Options tune Open.

@@ -25,8 +25,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/havencrm/haven/internal/keyfile"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,6 +40,9 @@ const (
 	headerSize    = 1 + 4
 	nonceSize     = 12
 )
+
+// label prefixes this provider's error messages.
+const label = "keyring/local"
 
 var fileName = regexp.MustCompile(`^kek-v([1-9][0-9]{0,8})\.key$`)
 
@@ -215,44 +218,14 @@ func (p *Provider) load() error {
 	return nil
 }
 
-func checkDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("keyring/local: key directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("keyring/local: %s is not a directory", dir)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("keyring/local: key directory %s has mode %#o: others could replace the key; run chmod 700 %s", dir, fi.Mode().Perm(), dir)
-	}
-	return nil
-}
+func checkDir(dir string) error { return keyfile.CheckDir(label, dir) }
 
 func readKey(path string) (cipher.AEAD, error) {
-	f, err := os.Open(path)
+	key, err := keyfile.Read(label, path, keySize)
 	if err != nil {
-		return nil, fmt.Errorf("keyring/local: open key file: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("keyring/local: key file %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("keyring/local: key file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("keyring/local: key file %s has mode %#o, which lets other users read or change it; refusing to start: run chmod 600 %s", path, perm, path)
-	}
-	if fi.Size() != keySize {
-		return nil, fmt.Errorf("keyring/local: key file %s holds %d bytes, not %d: it is truncated or not a Haven key; restore it from your key backup", path, fi.Size(), keySize)
-	}
-	key := make([]byte, keySize)
 	defer clear(key)
-	if _, err := io.ReadFull(f, key); err != nil {
-		return nil, fmt.Errorf("keyring/local: read key file %s: %w", path, err)
-	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("keyring/local: key file %s: %w", path, err)
@@ -265,45 +238,7 @@ func readKey(path string) (cipher.AEAD, error) {
 // short key file and two instances creating the same version at once end
 // with one key.
 func (p *Provider) create(v uint32) error {
-	final := p.Path(v)
-	tmp, err := os.CreateTemp(p.dir, ".kek-new-*")
-	if err != nil {
-		return fmt.Errorf("keyring/local: create key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	key := make([]byte, keySize)
-	defer clear(key)
-	if _, err := io.ReadFull(rand.Reader, key); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyring/local: generate key: %w", err)
-	}
-	// CreateTemp already uses mode 0600; make it explicit.
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyring/local: restrict key file: %w", err)
-	}
-	if _, err := tmp.Write(key); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyring/local: write key file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyring/local: sync key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("keyring/local: write key file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), final); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // another process created this version first
-		}
-		return fmt.Errorf("keyring/local: install key file: %w", err)
-	}
-	if d, err := os.Open(p.dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return keyfile.CreateRandom(label, p.dir, filepath.Base(p.Path(v)), keySize)
 }
 
 // Close forgets the keys held in memory.
