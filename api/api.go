@@ -170,6 +170,14 @@ type Deps struct {
 
 	// Jobs shows the tenant's background jobs to its admins (nil: not wired).
 	Jobs JobsService
+
+	// AuditChain verifies and exports the hash-chained audit trail and
+	// publishes its signing keys (nil: not wired).
+	AuditChain AuditChain
+
+	// AuditSettings reads and changes the audit retention period (nil:
+	// not wired).
+	AuditSettings AuditSettingsService
 }
 
 // API is the JSON API.
@@ -216,6 +224,8 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.keyRoutes()...)
 	routes = append(routes, a.attachmentRoutes()...)
 	routes = append(routes, a.jobRoutes()...)
+	routes = append(routes, a.auditChainRoutes()...)
+	routes = append(routes, a.auditSettingsRoutes()...)
 	return routes
 }
 

@@ -261,6 +261,7 @@ type AuditEventDTO struct {
 	Seq        int64                `json:"seq"`
 	At         time.Time            `json:"at"`
 	Actor      ActorDTO             `json:"actor"`
+	Via        string               `json:"via,omitempty"` // "token:<id>" for an API token; absent for a session
 	Action     string               `json:"action"`
 	ObjectType string               `json:"object_type,omitempty"`
 	ObjectID   string               `json:"object_id,omitempty"`

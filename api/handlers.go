@@ -343,7 +343,7 @@ func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request, p *identity.P
 
 func eventDTO(e audit.Event) AuditEventDTO {
 	out := AuditEventDTO{
-		Seq: e.Seq, At: e.At, Actor: ActorDTO{Type: e.ActorType, ID: e.ActorID, Name: e.ActorName}, Action: e.Action,
+		Seq: e.Seq, At: e.At, Actor: ActorDTO{Type: e.ActorType, ID: e.ActorID, Name: e.ActorName}, Via: e.Via, Action: e.Action,
 		ObjectType: e.ObjectType, ObjectID: e.ObjectID, ObjectName: e.ObjectName, IP: e.IP, UserAgent: e.UserAgent, RequestID: e.RequestID,
 	}
 	if len(e.Changes) > 0 {

@@ -177,7 +177,7 @@ func TestOpenAPIOperations(t *testing.T) {
 // TestRouteFlags pins which routes need no credential and which stay
 // reachable with an expired password: widening either is a security change.
 func TestRouteFlags(t *testing.T) {
-	wantPublic := []string{"GET /api/v1/auth/captcha/{file}", "GET /api/v1/openapi.json", "GET /healthz", "GET /readyz", "POST /api/v1/auth/login",
+	wantPublic := []string{"GET /api/v1/audit/keys", "GET /api/v1/auth/captcha/{file}", "GET /api/v1/openapi.json", "GET /healthz", "GET /readyz", "POST /api/v1/auth/login",
 		"POST /api/v1/auth/recovery/finish", "POST /api/v1/auth/recovery/start"}
 	wantExpired := []string{"POST /api/v1/auth/logout", "POST /api/v1/auth/password"}
 	var public, expired []string

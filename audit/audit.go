@@ -64,6 +64,15 @@ const (
 	ActionAttachmentDeleted    = "attachment.delete"
 )
 
+// ActionAuditExported records that someone took a copy of the whole
+// trail; it is appended before the copy is read, so the copy holds it.
+const ActionAuditExported = "audit.export"
+
+// ActionAuditPurged records a retention purge: how many events were
+// removed and up to which sequence number and cutoff. It is the first
+// event after the purge's signed anchor.
+const ActionAuditPurged = "audit.purge"
+
 // Change is one field's value before and after; nil means absent.
 type Change struct {
 	Before any `json:"before"`
@@ -170,6 +179,10 @@ type Service struct {
 	chain     ChainStore
 	keys      KeySource
 	policy    CheckpointPolicy
+	// recorder and now record the service's own events (exports); see
+	// SetRecorder.
+	recorder Recorder
+	now      func() time.Time
 }
 
 // KeySource publishes the audit signing public keys.

@@ -270,11 +270,18 @@ func (v *Verifier) Event(e Event) error {
 	case e.Seq > v.next:
 		return v.fail(v.next, "event %d is missing (the next event is %d)", v.next, e.Seq)
 	}
+	if e.Hash == "" {
+		// Every event of a chained trail carries its hash (older events get
+		// theirs when the server starts). A blank one would let an edit of
+		// this event pass unnoticed until the next event's hash or the next
+		// checkpoint, which then names the wrong event.
+		return v.fail(e.Seq, "event %d has no hash", e.Seq)
+	}
 	h, err := HashEvent(v.prev, e)
 	if err != nil {
 		return v.fail(e.Seq, "event %d cannot be encoded: %v", e.Seq, err)
 	}
-	if e.Hash != "" && e.Hash != hex.EncodeToString(h) {
+	if e.Hash != hex.EncodeToString(h) {
 		return v.fail(e.Seq, "event %d was changed (its content no longer matches its hash), or an earlier one was", e.Seq)
 	}
 	if v.report.Events == 0 {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 
@@ -23,10 +25,17 @@ import (
 //	{"type":"anchor", …checkpoint}       (only after a retention purge)
 //	{"type":"event", …event, "hash":…}   (in sequence order)
 //	{"type":"checkpoint", …checkpoint}   (after the event it signs)
+//	{"type":"end", "events":…, "checkpoints":…, "last_seq":…, "last_hash":…}
 //
 // Everything needed to verify the trail is in the file except trust in the
 // public key, which the verifier supplies separately (--public-key), so a
-// file carrying its own forged key does not verify itself.
+// file carrying its own forged key does not verify itself. The header is
+// informational: nothing in it is trusted.
+//
+// The end line is not signed; it only tells a complete file from one cut
+// short (an interrupted download), which would otherwise verify as a
+// shorter trail. Whoever rewrites the file can rewrite it too: only
+// events up to the last checkpoint are fixed by a signature.
 
 // ExportFormat names the format in the header line.
 const ExportFormat = "haven-audit/v1"
@@ -72,6 +81,18 @@ type exportCheckpoint struct {
 	Checkpoint
 }
 
+// exportEnd is the last line of an export: what it holds.
+type exportEnd struct {
+	Type        string `json:"type"`
+	Events      int64  `json:"events"`
+	Checkpoints int64  `json:"checkpoints"`
+	LastSeq     int64  `json:"last_seq"`
+	LastHash    string `json:"last_hash"`
+}
+
+// endType is the type of the end line.
+const endType = "end"
+
 // Export writes a trail as JSON Lines, streaming it from the store: the
 // newest anchor, every event from there with its hash, and every
 // checkpoint after the event it signs. Values of encrypted fields stay in
@@ -88,11 +109,13 @@ func Export(ctx context.Context, st ChainStore, tid tenant.ID, keys []PublicKey,
 		return err
 	}
 	var after int64
+	end := exportEnd{Type: endType}
 	if anchor != nil {
 		if err := enc.Encode(exportCheckpoint{Type: KindAnchor, Checkpoint: *anchor}); err != nil {
 			return err
 		}
 		after = anchor.Seq
+		end.LastSeq = anchor.Seq
 	}
 	cpAfter := after
 	var pending []Checkpoint
@@ -102,12 +125,17 @@ func Export(ctx context.Context, st ChainStore, tid tenant.ID, keys []PublicKey,
 		if err != nil {
 			return err
 		}
+		// As in Verify: the trail may have grown since the last short
+		// read of checkpoints, so look again for each batch.
+		cpDone = false
 		for _, e := range events {
 			if err := enc.Encode(exportEvent{Type: "event", Seq: e.Seq, At: e.At, ActorType: e.ActorType, ActorID: e.ActorID, ActorName: e.ActorName,
 				Via: e.Via, Action: e.Action, ObjectType: e.ObjectType, ObjectID: e.ObjectID, ObjectName: e.ObjectName, IP: e.IP,
 				UserAgent: e.UserAgent, RequestID: e.RequestID, Changes: e.Changes, Hash: e.Hash}); err != nil {
 				return err
 			}
+			end.Events++
+			end.LastSeq, end.LastHash = e.Seq, e.Hash
 			for !cpDone && (len(pending) == 0 || pending[len(pending)-1].Seq <= e.Seq) {
 				more, err := st.AuditCheckpoints(ctx, tid, cpAfter, batch)
 				if err != nil {
@@ -125,6 +153,7 @@ func Export(ctx context.Context, st ChainStore, tid tenant.ID, keys []PublicKey,
 				if err := enc.Encode(exportCheckpoint{Type: KindCheckpoint, Checkpoint: pending[0]}); err != nil {
 					return err
 				}
+				end.Checkpoints++
 				pending = pending[1:]
 			}
 			after = e.Seq
@@ -135,6 +164,9 @@ func Export(ctx context.Context, st ChainStore, tid tenant.ID, keys []PublicKey,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+	if err := enc.Encode(end); err != nil {
+		return err
 	}
 	return bw.Flush()
 }
@@ -191,12 +223,17 @@ func VerifyJSONL(r io.Reader, keys KeySet, opts VerifyOptions) (Report, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	var v *Verifier
+	var end *exportEnd
+	var checkpoints int64
 	line := 0
 	for sc.Scan() {
 		line++
 		raw := sc.Bytes()
 		if len(strings.TrimSpace(string(raw))) == 0 {
 			continue
+		}
+		if end != nil {
+			return Report{}, fmt.Errorf("line %d: the export goes on after its end line", line)
 		}
 		var kind struct {
 			Type string `json:"type"`
@@ -222,11 +259,6 @@ func VerifyJSONL(r io.Reader, keys KeySet, opts VerifyOptions) (Report, error) {
 			ev := Event{TenantID: v.tid, Seq: e.Seq, At: e.At, ActorType: e.ActorType, ActorID: e.ActorID, ActorName: e.ActorName, Via: e.Via,
 				Action: e.Action, ObjectType: e.ObjectType, ObjectID: e.ObjectID, ObjectName: e.ObjectName, IP: e.IP, UserAgent: e.UserAgent,
 				RequestID: e.RequestID, Changes: e.Changes, Hash: e.Hash}
-			if e.Hash == "" {
-				// A line without its hash could hide an edit until the next
-				// checkpoint; an export always carries it.
-				_ = v.fail(e.Seq, "event %d has no hash", e.Seq)
-			}
 			if v.Event(ev) != nil {
 				return v.Finish(0, ""), nil
 			}
@@ -235,16 +267,26 @@ func VerifyJSONL(r io.Reader, keys KeySet, opts VerifyOptions) (Report, error) {
 			if err := strictDecode(raw, &c); err != nil {
 				return Report{}, fmt.Errorf("line %d: %w", line, err)
 			}
-			c.Checkpoint.Kind = kind.Type
-			c.Checkpoint.TenantID = v.tid
+			// The line's kind and tenant are what the signature covers: they
+			// are checked as written, not filled in from the line type and
+			// the header.
+			if c.Checkpoint.Kind != kind.Type {
+				return Report{}, fmt.Errorf("line %d: a %s line holds a checkpoint of kind %q", line, kind.Type, c.Checkpoint.Kind)
+			}
 			var err error
 			if kind.Type == KindAnchor {
 				err = v.Anchor(c.Checkpoint)
 			} else {
+				checkpoints++
 				err = v.Checkpoint(c.Checkpoint)
 			}
 			if err != nil {
 				return v.Finish(0, ""), nil
+			}
+		case endType:
+			end = &exportEnd{}
+			if err := strictDecode(raw, end); err != nil {
+				return Report{}, fmt.Errorf("line %d: %w", line, err)
 			}
 		default:
 			return Report{}, fmt.Errorf("line %d: unknown line type %q", line, kind.Type)
@@ -256,11 +298,66 @@ func VerifyJSONL(r io.Reader, keys KeySet, opts VerifyOptions) (Report, error) {
 	if v == nil {
 		return Report{}, errors.New("the file is empty")
 	}
+	last := v.next - 1 // the last event, or the anchor
+	switch {
+	case end == nil:
+		_ = v.fail(v.next, "the export stops after event %d without its end line: the file is cut short", last)
+	case end.LastSeq > last || end.Events > v.report.Events:
+		_ = v.fail(v.next, "events %d to %d are missing from the export", v.next, end.LastSeq)
+	case end.LastSeq != last || end.Events != v.report.Events || end.Checkpoints != checkpoints || end.LastHash != v.report.LastHash:
+		_ = v.fail(last, "the export's end line does not match its events and checkpoints (%d events to %d, %d checkpoints)",
+			end.Events, end.LastSeq, end.Checkpoints)
+	}
 	return v.Finish(0, ""), nil
 }
 
+// strictDecode decodes one line into dst refusing unknown keys, and keys
+// that match a field only case-insensitively (which encoding/json would
+// accept), so that two spellings of one line cannot both verify.
 func strictDecode(raw []byte, dst any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	jsonNames(reflect.TypeOf(dst).Elem(), known)
+	for k := range keys {
+		if !known[k] {
+			return fmt.Errorf("unknown field %q", k)
+		}
+	}
+	// The same holds for the before/after of each change.
+	if changes, ok := keys["changes"]; ok {
+		var cs map[string]map[string]json.RawMessage
+		if err := json.Unmarshal(changes, &cs); err != nil {
+			return fmt.Errorf("changes: %w", err)
+		}
+		for field, c := range cs {
+			for k := range c {
+				if k != "before" && k != "after" {
+					return fmt.Errorf("changes of %q: unknown field %q", field, k)
+				}
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	return dec.Decode(dst)
+}
+
+// jsonNames adds the JSON names of t's fields, including those of
+// embedded structs, which encoding/json flattens.
+func jsonNames(t reflect.Type, known map[string]bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			jsonNames(f.Type, known)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		known[name] = true
+	}
 }

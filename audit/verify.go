@@ -71,16 +71,46 @@ const batch = 1000
 // to its head, checking every hash and every checkpoint signature, and
 // names the first place it breaks.
 func Verify(ctx context.Context, st ChainStore, tid tenant.ID, keys KeySet, opts VerifyOptions) (Report, error) {
-	v := NewVerifier(tid, keys)
-	v.maxGap = opts.MaxGap
-	anchor, err := st.AuditAnchor(ctx, tid)
+	rep, anchor, err := walk(ctx, st, tid, keys, opts)
+	if err != nil || rep.OK {
+		return rep, err
+	}
+	// A retention purge that committed during the walk removes events
+	// the walk had yet to read, which looks like events gone missing.
+	// If the newest anchor moved meanwhile, walk again from it.
+	now, err := st.AuditAnchor(ctx, tid)
 	if err != nil {
 		return Report{}, err
+	}
+	if now != nil && (anchor == nil || now.Seq != anchor.Seq) {
+		rep, _, err = walk(ctx, st, tid, keys, opts)
+	}
+	return rep, err
+}
+
+// walk verifies the trail once; it also returns the anchor it began from.
+func walk(ctx context.Context, st ChainStore, tid tenant.ID, keys KeySet, opts VerifyOptions) (Report, *Checkpoint, error) {
+	v := NewVerifier(tid, keys)
+	v.maxGap = opts.MaxGap
+	// The head is read before the walk and again after it. The walk reads
+	// in batches, each its own snapshot, while the trail may keep growing:
+	// events and checkpoints committed meanwhile are growth, not
+	// tampering. Everything up to the first head was committed before the
+	// walk began, so the walk must reach it; nothing the walk saw can lie
+	// beyond the second, since an event and its head move in one
+	// transaction.
+	start, err := st.AuditHead(ctx, tid)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	anchor, err := st.AuditAnchor(ctx, tid)
+	if err != nil {
+		return Report{}, nil, err
 	}
 	var after int64
 	if anchor != nil {
 		if v.Anchor(*anchor) != nil {
-			return v.Finish(0, ""), nil
+			return v.Finish(0, ""), anchor, nil
 		}
 		after = anchor.Seq
 	}
@@ -107,18 +137,24 @@ func Verify(ctx context.Context, st ChainStore, tid tenant.ID, keys KeySet, opts
 	for {
 		events, err := st.AuditEventsAfter(ctx, tid, after, batch)
 		if err != nil {
-			return Report{}, err
+			return Report{}, anchor, err
 		}
+		// Read checkpoints again for each batch even after a short read:
+		// the trail may have grown since, and the checkpoints of these
+		// events (committed with them, or before a later one that counts
+		// from them) are visible now. Missing them would look like
+		// removed checkpoints.
+		cpDone = false
 		for _, e := range events {
 			if err := nextCheckpoints(e.Seq); err != nil {
-				return Report{}, err
+				return Report{}, anchor, err
 			}
 			if v.Event(e) != nil {
-				return v.Finish(0, ""), nil
+				return v.Finish(0, ""), anchor, nil
 			}
 			for len(cps) > 0 && cps[0].Seq <= e.Seq {
 				if v.Checkpoint(cps[0]) != nil {
-					return v.Finish(0, ""), nil
+					return v.Finish(0, ""), anchor, nil
 				}
 				cps = cps[1:]
 			}
@@ -128,19 +164,36 @@ func Verify(ctx context.Context, st ChainStore, tid tenant.ID, keys KeySet, opts
 			break
 		}
 	}
+	cpDone = false
 	if err := nextCheckpoints(1<<62 - 1); err != nil {
-		return Report{}, err
+		return Report{}, anchor, err
 	}
+	end, err := st.AuditHead(ctx, tid)
+	if err != nil {
+		return Report{}, anchor, err
+	}
+	// The checkpoints left name events after the last one read: signed
+	// while the walk ran if the head has reached them, else they name
+	// events that are gone.
 	for _, c := range cps {
+		if c.Seq <= end.Seq {
+			continue
+		}
 		if v.Checkpoint(c) != nil {
-			return v.Finish(0, ""), nil
+			return v.Finish(0, ""), anchor, nil
 		}
 	}
-	head, err := st.AuditHead(ctx, tid)
-	if err != nil {
-		return Report{}, err
+	// last is where the walk ended: the last event, or the anchor.
+	last := v.next - 1
+	switch {
+	case start.Seq > last:
+		_ = v.fail(v.next, "events %d to %d are missing from the end of the trail", v.next, start.Seq)
+	case end.Seq < last:
+		_ = v.fail(end.Seq+1, "event %d lies beyond the recorded head of the trail (%d): it was added outside Haven", end.Seq+1, end.Seq)
+	case end.Seq == last && v.report.Events > 0 && v.report.LastSeq == last && end.Hash != v.report.LastHash:
+		_ = v.fail(last, "the last event does not match the recorded head of the trail")
 	}
-	return v.Finish(head.Seq, head.Hash), nil
+	return v.Finish(0, ""), anchor, nil
 }
 
 // String describes a report in one line.

@@ -5,6 +5,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -38,14 +39,25 @@ type KeyIssuer interface {
 	EnsureTenantKey(ctx context.Context, tid tenant.ID) (uint32, error)
 }
 
+// PlatformRecorder records tenant creation in the platform's audit trail.
+type PlatformRecorder interface {
+	TenantCreated(ctx context.Context, actor audit.PlatformActor, t tenant.Tenant) error
+}
+
 // Provisioner creates tenants.
 type Provisioner struct {
 	store   Store
 	objects ObjectSeeder
 	admins  AdminCreator
 	keys    KeyIssuer // nil: keys are made on first use
-	now     func() time.Time
+	// platform records creations in the platform trail (nil: not wired).
+	platform PlatformRecorder
+	now      func() time.Time
 }
+
+// SetPlatformRecorder makes every creation also land in the platform's
+// audit trail.
+func (p *Provisioner) SetPlatformRecorder(r PlatformRecorder) { p.platform = r }
 
 // SetKeyIssuer makes every new tenant get its data key in the same
 // transaction that creates it.
@@ -70,6 +82,10 @@ type Input struct {
 	AdminPhone  string
 	AdminName   string
 	ContractEnd *time.Time
+	// By names who asked, for the platform trail (e.g. the command and
+	// the operating-system user that ran it); the zero value is the
+	// system.
+	By audit.PlatformActor
 }
 
 // Result is a created tenant with its admin's one-time password, which
@@ -80,7 +96,14 @@ type Result struct {
 	OneTimePassword string
 }
 
-// CreateTenant creates a tenant and its first admin.
+// ErrPlatformAudit marks a failure to record, in the platform trail, a
+// creation that has committed: the tenant exists and the Result is valid
+// (its one-time password is shown nowhere else).
+var ErrPlatformAudit = errors.New("provision: the tenant was created, but recording it in the platform audit trail failed")
+
+// CreateTenant creates a tenant and its first admin, then records the
+// creation in the platform trail. When only that record fails it returns
+// the Result together with an error wrapping ErrPlatformAudit.
 func (p *Provisioner) CreateTenant(ctx context.Context, in Input) (Result, error) {
 	in.Slug = strings.ToLower(strings.TrimSpace(in.Slug))
 	in.Name = strings.TrimSpace(in.Name)
@@ -135,5 +158,34 @@ func (p *Provisioner) CreateTenant(ctx context.Context, in Input) (Result, error
 		res = Result{Tenant: t, Admin: admin.User, OneTimePassword: admin.OneTimePassword}
 		return nil
 	})
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	// A transaction serves one trail, so the platform's record follows
+	// the commit of the tenant's own. Inside a caller's transaction that
+	// commit is the caller's: it records the creation afterwards.
+	if probe, ok := p.store.(interface{ InTx(context.Context) bool }); ok && probe.InTx(ctx) {
+		return res, nil
+	}
+	if err := p.RecordCreated(ctx, in.By, t); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// RecordCreated records a committed tenant creation in the platform
+// trail (the zero actor is the system). CreateTenant does it itself,
+// except inside a caller's transaction, whose owner calls this after
+// the commit.
+func (p *Provisioner) RecordCreated(ctx context.Context, by audit.PlatformActor, t tenant.Tenant) error {
+	if p.platform == nil {
+		return nil
+	}
+	if by.Type == "" {
+		by = audit.SystemActor("", "")
+	}
+	if err := p.platform.TenantCreated(ctx, by, t); err != nil {
+		return fmt.Errorf("%w: %w", ErrPlatformAudit, err)
+	}
+	return nil
 }

@@ -60,7 +60,12 @@ type App struct {
 	KeyOps *keyops.Service
 	// AuditKeys signs audit checkpoints; its public keys are published.
 	AuditKeys *auditkey.Keys
-	metrics   *metrics
+	// Platform appends to the platform's own audit trail (operator-side
+	// actions); AuditRetention holds the tenants' retention periods.
+	Platform       *audit.PlatformLog
+	AuditRetention *audit.RetentionSettings
+	now            func() time.Time
+	metrics        *metrics
 }
 
 // OpenApp opens the configured database, applies migrations and builds
@@ -123,7 +128,7 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	}
 	checkpoints := audit.CheckpointPolicy{Every: audit.DefaultCheckpointEvery, Interval: audit.DefaultCheckpointInterval, Signer: signer}
 	db.SetAuditCheckpointer(checkpoints)
-	if n, err := chainBacklog(ctx, db); err != nil {
+	if n, err := chainBacklog(ctx, db, signer.Sign); err != nil {
 		log.Error("chaining stored audit events", "err", err)
 	} else if n > 0 {
 		log.Info("chained audit events stored before the hash chain", "events", n)
@@ -135,8 +140,12 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	auditLog := audit.NewService(db)
 	auditLog.SetPresenter(recs)
 	auditLog.SetChain(db, signer, checkpoints)
+	// Exports record themselves (audit.export) before the trail is read.
+	auditLog.SetRecorder(db, now)
 	prov := provision.New(db, recs, ids, now)
 	prov.SetKeyIssuer(keys)
+	platform := audit.NewPlatformLog(db, now)
+	prov.SetPlatformRecorder(platform)
 	files, err := attachments.OpenDir(cfg.AttachmentDirPath())
 	if err != nil {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -164,12 +173,15 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 		Provisioner: prov, Settings: settings, metrics: newMetrics(),
 		Notifier: notifier, KEK: kek, Keyring: keys, Attachments: atts,
 		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer,
+		Platform: platform, AuditRetention: audit.NewRetentionSettings(db, now), now: now,
 	}, nil
 }
 
 // chainBacklog gives hashes to audit events stored before the hash chain
-// existed (a database upgraded from an earlier release).
-func chainBacklog(ctx context.Context, db *store.DB) (int, error) {
+// existed (a database upgraded from an earlier release), and signs each
+// newly chained trail's head at once: until then verification would find
+// the whole backlog unsigned and report its checkpoints as removed.
+func chainBacklog(ctx context.Context, db *store.DB, sign func(audit.Checkpoint) (audit.Checkpoint, error)) (int, error) {
 	trails, err := db.AuditTrails(ctx)
 	if err != nil {
 		return 0, err
@@ -179,6 +191,11 @@ func chainBacklog(ctx context.Context, db *store.DB) (int, error) {
 		n, err := db.ChainAuditBacklog(ctx, tid)
 		if err != nil {
 			return total, err
+		}
+		if n > 0 {
+			if _, err := db.CheckpointAuditHead(ctx, tid, sign); err != nil {
+				return total, err
+			}
 		}
 		total += n
 	}
@@ -215,13 +232,13 @@ func (a *App) Handler() (http.Handler, error) {
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, DB: a.DB, Log: a.Log, Accounts: a.Identity, MFA: a.Identity,
 		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings, Protection: a.Records, Keys: a.KeyOps, Attachments: a.Attachments,
-		Jobs: a.Jobs,
+		Jobs: a.Jobs, AuditSettings: a.AuditRetention, AuditChain: a.Audit,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
 		Lockout: a.Identity, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings, Attachments: a.Attachments,
-		Protection: a.Records, Jobs: a.Jobs,
+		Protection: a.Records, Jobs: a.Jobs, AuditTrail: a.Audit,
 	})
 	if err != nil {
 		return nil, err
@@ -303,6 +320,17 @@ func (s *Server) Serve(ctx context.Context) error {
 		stopCheckpoints()
 		<-cpDone
 	}()
+	// So does the daily retention purge.
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purgeDone := make(chan struct{})
+	go func() {
+		defer close(purgeDone)
+		s.retentionLoop(purgeCtx)
+	}()
+	defer func() {
+		stopPurge()
+		<-purgeDone
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -371,6 +399,60 @@ func (s *Server) checkpointLoop(ctx context.Context) {
 			if _, err := s.app.CheckpointTrails(ctx); err != nil && ctx.Err() == nil {
 				s.app.Log.Error("signing audit checkpoints", "err", err)
 			}
+		}
+	}
+}
+
+// PurgeAuditTrails runs the retention purge on every trail (each
+// tenant's with its own period, the platform's with the default) as of
+// now, and returns how many events it removed. A trail that fails (one
+// that no longer verifies is refused) does not stop the others; the
+// errors come back joined.
+func (a *App) PurgeAuditTrails(ctx context.Context, now time.Time) (int64, error) {
+	trails, err := a.DB.AuditTrails(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	var errs []error
+	for _, tid := range trails {
+		days, err := a.AuditRetention.Days(ctx, tid)
+		if err == nil {
+			var res audit.PurgeResult
+			res, err = audit.Purge(ctx, a.DB, a.AuditKeys, tid, now, time.Duration(days)*audit.Day)
+			total += res.Events
+			if err == nil && res.Events > 0 {
+				a.Log.Info("purged audit events past retention", "tenant", string(tid), "events", res.Events,
+					"through_seq", res.Anchor.Seq, "cutoff", res.Cutoff)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("audit trail %q: %w", tid, err))
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+// retentionLoop runs PurgeAuditTrails once shortly after start and then
+// daily until ctx ends. Several instances may run it at once: a purge
+// takes the trail's head row and skips what another already purged.
+func (s *Server) retentionLoop(ctx context.Context) {
+	first := time.NewTimer(time.Minute)
+	defer first.Stop()
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-first.C:
+		case <-t.C:
+		}
+		if _, err := s.app.PurgeAuditTrails(ctx, s.app.now()); err != nil && ctx.Err() == nil {
+			s.app.Log.Error("audit retention purge", "err", err)
 		}
 	}
 }

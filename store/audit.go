@@ -154,6 +154,16 @@ const auditCols = `seq, at, actor_type, actor_id, actor_name, via, action, objec
 	ip, user_agent, request_id, changes, hash`
 
 func scanAuditEvent(row scanner, tid tenant.ID) (audit.Event, error) {
+	return scanAuditEventAs(row, tid, false)
+}
+
+// unreadableChanges names the one change an event whose stored changes
+// are not JSON carries in the verification walk: the stored text.
+const unreadableChanges = "(unreadable changes)"
+
+// scanAuditEventAs reads an event; lenient keeps stored changes that are
+// not JSON as a change holding the raw text, instead of failing.
+func scanAuditEventAs(row scanner, tid tenant.ID, lenient bool) (audit.Event, error) {
 	e := audit.Event{TenantID: tid}
 	var at int64
 	var changes string
@@ -164,7 +174,10 @@ func scanAuditEvent(row scanner, tid tenant.ID) (audit.Event, error) {
 	e.At = fromMicros(at)
 	if changes != "{}" {
 		if err := json.Unmarshal([]byte(changes), &e.Changes); err != nil {
-			return e, fmt.Errorf("audit event %d changes: %w", e.Seq, err)
+			if !lenient {
+				return e, fmt.Errorf("audit event %d changes: %w", e.Seq, err)
+			}
+			e.Changes = map[string]audit.Change{unreadableChanges: {Before: changes}}
 		}
 	}
 	return e, nil
@@ -172,8 +185,11 @@ func scanAuditEvent(row scanner, tid tenant.ID) (audit.Event, error) {
 
 // AuditEventsAfter returns up to limit events of a trail with sequence
 // numbers above afterSeq, in order: the walk verification and export take.
+// Stored changes that are not JSON (only tampering writes them) come back
+// as their raw text, so the event fails its hash at its own sequence
+// number rather than the whole walk failing to read.
 func (db *DB) AuditEventsAfter(ctx context.Context, tid tenant.ID, afterSeq int64, limit int) ([]audit.Event, error) {
-	return queryAll(ctx, db, tid, func(row scanner) (audit.Event, error) { return scanAuditEvent(row, tid) },
+	return queryAll(ctx, db, tid, func(row scanner) (audit.Event, error) { return scanAuditEventAs(row, tid, true) },
 		`SELECT `+auditCols+` FROM audit_events WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, string(tid), afterSeq, limit)
 }
 

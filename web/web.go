@@ -74,6 +74,10 @@ type Deps struct {
 	// conversions such changes start (nil: progress without a percentage).
 	Protection Protection
 	Jobs       JobStatus
+
+	// AuditTrail verifies and exports the audit trail from the audit
+	// page (nil: the page lists events only; web/auditlog.go).
+	AuditTrail AuditTrail
 }
 
 //go:embed templates/*.html
@@ -182,7 +186,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.Handle("POST /users/{id}/deactivate", w.authed(w.deactivateUser))
 	mux.Handle("POST /users/{id}/reset-password", w.authed(w.resetPassword))
 
-	mux.Handle("GET /audit", w.authed(w.auditPage))
+	w.registerAuditLog(mux)
 	w.registerSettings(mux)
 	w.registerLockout(mux)
 

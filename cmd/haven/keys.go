@@ -83,11 +83,15 @@ func keysRewrap(ctx context.Context, verb string, args []string, stdout, stderr 
 	}
 	defer app.Close()
 	if verb == "rotate-kek" {
+		before := app.KEK.KeyID()
 		id, err := app.KEK.Rotate()
 		if err != nil {
 			return fmt.Errorf("rotate the key-encryption key: %w", err)
 		}
 		fmt.Fprintf(stdout, "new key-encryption key %s in %s\n", id, app.KEK.Where())
+		if err := recordKeyOp(ctx, app, verb, audit.ActionKEKVersionCreated, tenant.Tenant{}, map[string]audit.Change{"kek": {Before: before, After: id}}); err != nil {
+			return err
+		}
 	}
 	tenants, err := app.DB.Tenants(ctx)
 	if err != nil {
@@ -97,8 +101,11 @@ func keysRewrap(ctx context.Context, verb string, args []string, stdout, stderr 
 	var failed []string
 	var first error
 	for _, t := range tenants {
-		n, err := rewrapTenant(ctx, app, t.ID)
+		n, changes, err := rewrapTenant(ctx, app, t.ID)
 		total += n
+		if err == nil && n > 0 {
+			err = recordKeyOp(ctx, app, verb, audit.ActionKEKRotated, t, changes)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -118,9 +125,11 @@ func keysRewrap(ctx context.Context, verb string, args []string, stdout, stderr 
 	return nil
 }
 
-// rewrapTenant moves one tenant's data keys and records it.
-func rewrapTenant(ctx context.Context, app *server.App, tid tenant.ID) (int, error) {
+// rewrapTenant moves one tenant's data keys and records it; it returns
+// the changes it recorded.
+func rewrapTenant(ctx context.Context, app *server.App, tid tenant.ID) (int, map[string]audit.Change, error) {
 	var n int
+	var changes map[string]audit.Change
 	err := app.DB.WriteTx(ctx, tid, func(ctx context.Context) error {
 		st, err := app.Keyring.Status(ctx, tid)
 		if err != nil {
@@ -137,12 +146,13 @@ func rewrapTenant(ctx context.Context, app *server.App, tid tenant.ID) (int, err
 		}
 		ev := audit.New(keysActor(tid), keysNow(), audit.ActionKEKRotated, "keys", string(tid), st.WrapKEKID)
 		ev.Changes = map[string]audit.Change{"kek": {Before: strings.Join(before, ", "), After: st.WrapKEKID}, "data_keys": {After: n}}
+		changes = ev.Changes
 		return app.DB.AppendAudit(ctx, ev)
 	})
 	if err != nil {
 		n = 0 // rolled back
 	}
-	return n, err
+	return n, changes, err
 }
 
 // keysBYOK moves a tenant's data keys to its own key-encryption key
@@ -183,6 +193,7 @@ func keysBYOK(ctx context.Context, verb string, args []string, stdout, stderr io
 		return err
 	}
 	var ch keyring.KEKChange
+	var recorded audit.Event
 	err = app.DB.WriteTx(ctx, t.ID, func(ctx context.Context) error {
 		action := audit.ActionBYOKDisabled
 		var err error
@@ -197,10 +208,16 @@ func keysBYOK(ctx context.Context, verb string, args []string, stdout, stderr io
 		}
 		ev := audit.New(keysActor(t.ID), keysNow(), action, "keys", string(t.ID), ch.To)
 		ev.Changes = map[string]audit.Change{"kek": {Before: ch.From, After: ch.To}, "data_keys": {After: ch.Rewrapped}}
+		recorded = ev
 		return app.DB.AppendAudit(ctx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, withCause(err))
+	}
+	if ch.Changed {
+		if err := recordKeyOp(ctx, app, "byok "+verb, recorded.Action, t, recorded.Changes); err != nil {
+			return err
+		}
 	}
 	to := ch.To
 	if to == keyring.PlatformKEK {
@@ -317,6 +334,22 @@ func keysOperator() string {
 
 func keysNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
+// recordKeyOp adds a key operation to the platform's audit trail, beside
+// the event the tenant's own trail got in the operation's transaction
+// (a transaction serves one trail, so this one follows the commit). A
+// zero tenant names the platform's own keys.
+func recordKeyOp(ctx context.Context, app *server.App, verb, action string, t tenant.Tenant, changes map[string]audit.Change) error {
+	actor := audit.SystemActor("haven keys "+verb, keysOperator())
+	if err := app.Platform.KeyOperation(ctx, actor, action, t.ID, t.Slug, changes); err != nil {
+		what := "the platform's keys"
+		if t.ID != "" {
+			what = "tenant " + t.Slug
+		}
+		return fmt.Errorf("%s: done, but recording it in the platform audit trail failed: %w", what, err)
+	}
+	return nil
+}
+
 // withCause adds to an apperr the cause it keeps out of client messages
 // (which key, which PIN file, what the HSM said): the operator running
 // the command needs it. Causes never hold key material or PINs.
@@ -356,6 +389,10 @@ func keysRotateDEK(ctx context.Context, args []string, stdout, stderr io.Writer,
 	term, job, err := app.KeyOps.RotateDataKey(ctx, keysActor(t.ID))
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, withCause(err))
+	}
+	if err := recordKeyOp(ctx, app, "rotate-dek", audit.ActionDataKeyRotated, t,
+		map[string]audit.Change{"term": {Before: term - 1, After: term}, "job_id": {After: job.ID}}); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "tenant %s: data key term %d is current; re-encrypting older values (job %s)\n", t.Slug, term, job.ID)
 	for {
@@ -415,6 +452,10 @@ func keysDestroy(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	n, err := app.KeyOps.DestroyTenantKeys(ctx, keysActor(t.ID), *reason)
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, withCause(err))
+	}
+	if err := recordKeyOp(ctx, app, "destroy", audit.ActionDataKeysDestroyed, t,
+		map[string]audit.Change{"data_keys": {After: n}, "reason": {After: *reason}}); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "tenant %s: %d data keys destroyed; its encrypted values are unrecoverable\n", t.Slug, n)
 	return nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/havencrm/haven/apperr"
+	"github.com/havencrm/haven/audit"
 	"github.com/havencrm/haven/config"
 	"github.com/havencrm/haven/demo"
 	"github.com/havencrm/haven/provision"
@@ -39,6 +40,10 @@ Usage:
   haven keys destroy --tenant SLUG --confirm SLUG --reason TEXT
   haven keys byok enable --tenant SLUG --provider pkcs11 --token LABEL --key LABEL
   haven keys byok disable --tenant SLUG
+  haven audit verify [--tenant SLUG] [--file EXPORTED_LOG --public-key FILE]
+  haven audit export --tenant SLUG [--out FILE]
+  haven audit keys [--rotate]
+  haven audit report --since YYYY-MM-DD [--until YYYY-MM-DD] [--json]
   haven version
 
 Run "haven COMMAND -h" for the options of a command. Every option can also
@@ -99,6 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return tenantCreate(ctx, args[2:], stdout, stderr, getenv)
 	case "keys":
 		return keys(ctx, args[1:], stdout, stderr, getenv)
+	case "audit":
+		// verify, export and keys (audit.go); "report" summarizes the
+		// platform trail (report.go).
+		return auditCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "haven "+buildVersion())
 		return nil
@@ -194,7 +203,13 @@ Demo tenant created with %d sample records.
 The password is shown only now and must be changed at first sign-in.
 
 `, res.Records, url, demo.Slug, res.AdminLogin, res.OneTimePassword)
-	return nil
+	// The demo is seeded in one transaction of its own, so its creation
+	// reaches the platform trail only now, after the commit.
+	t, err := app.DB.TenantBySlug(ctx, demo.Slug)
+	if err != nil {
+		return err
+	}
+	return app.Provisioner.RecordCreated(ctx, audit.SystemActor("haven serve --demo", keysOperator()), t)
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -230,7 +245,8 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if *slug == "" || *name == "" || (*adminEmail == "" && *adminPhone == "") {
 		return fmt.Errorf("%w: --slug, --name and --admin-email (or --admin-phone) are required", errUsage)
 	}
-	in := provision.Input{Slug: *slug, Name: *name, AdminEmail: *adminEmail, AdminPhone: *adminPhone, AdminName: *adminName}
+	in := provision.Input{Slug: *slug, Name: *name, AdminEmail: *adminEmail, AdminPhone: *adminPhone, AdminName: *adminName,
+		By: audit.SystemActor("haven tenant create", keysOperator())}
 	if *contractEnd != "" {
 		d, err := time.Parse(time.DateOnly, *contractEnd)
 		if err != nil {
@@ -246,14 +262,19 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	defer app.Close()
 	res, err := app.Provisioner.CreateTenant(ctx, in)
-	if err != nil {
+	if err != nil && !errors.Is(err, provision.ErrPlatformAudit) {
 		return err
 	}
+	// The tenant exists even when recording it in the platform trail
+	// failed: print its one-time password (shown nowhere else), then fail.
 	login := res.Admin.Login()
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]string{"tenant": res.Tenant.Slug, "admin_login": login, "one_time_password": res.OneTimePassword})
+		if perr := json.NewEncoder(stdout).Encode(map[string]string{"tenant": res.Tenant.Slug, "admin_login": login, "one_time_password": res.OneTimePassword}); perr != nil {
+			return perr
+		}
+		return err
 	}
 	fmt.Fprintf(stdout, "Tenant %q created.\n  Admin login:        %s\n  One-time password:  %s\nThe password is shown only now and must be changed at first sign-in.\n",
 		res.Tenant.Slug, login, res.OneTimePassword)
-	return nil
+	return err
 }
