@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/havencrm/haven/apperr"
+	"github.com/havencrm/haven/supportaccess"
+	"github.com/havencrm/haven/tenant"
+)
+
+// InsertGrant stores a new access grant at version 1.
+func (db *DB) InsertGrant(ctx context.Context, tid tenant.ID, g supportaccess.Grant) error {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		_, err := q.exec(ctx, `INSERT INTO support_grants (tenant_id, id, operator_id, kind, state, version, grant_json, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)`, string(tid), g.ID, g.OperatorID, string(g.Kind), string(g.State), string(b),
+			micros(g.CreatedAt), micros(g.CreatedAt))
+		return mapErr(err)
+	})
+}
+
+// UpdateGrant stores g if the stored grant is still at version; another
+// decision in between answers conflict.
+func (db *DB) UpdateGrant(ctx context.Context, tid tenant.ID, g supportaccess.Grant, version int64, at time.Time) error {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		res, err := q.exec(ctx, `UPDATE support_grants SET state = ?, grant_json = ?, version = version + 1, updated_at = ?
+			WHERE tenant_id = ? AND id = ? AND version = ?`, string(g.State), string(b), micros(at), string(tid), g.ID, version)
+		if err := expectOne(res, err, "grant"); apperr.Is(err, apperr.KindNotFound) {
+			return apperr.Conflict("the request was decided by someone else meanwhile; reload it")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+func scanGrant(row scanner) (supportaccess.Grant, int64, error) {
+	var g supportaccess.Grant
+	var raw string
+	var version int64
+	if err := row.Scan(&raw, &version); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return g, 0, apperr.NotFound("access request")
+		}
+		return g, 0, err
+	}
+	if err := json.Unmarshal([]byte(raw), &g); err != nil {
+		return g, 0, fmt.Errorf("access grant: %w", err)
+	}
+	return g, version, nil
+}
+
+// Grant returns one grant of the tenant and its version.
+func (db *DB) Grant(ctx context.Context, tid tenant.ID, id string) (supportaccess.Grant, int64, error) {
+	var g supportaccess.Grant
+	var v int64
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		var err error
+		g, v, err = scanGrant(q.queryRow(ctx, `SELECT grant_json, version FROM support_grants WHERE tenant_id = ? AND id = ?`, string(tid), id))
+		return err
+	})
+	return g, v, err
+}
+
+// Grants lists the tenant's grants, newest first.
+func (db *DB) Grants(ctx context.Context, tid tenant.ID, limit int) ([]supportaccess.Grant, error) {
+	return queryAll(ctx, db, tid, func(row scanner) (supportaccess.Grant, error) {
+		g, _, err := scanGrant(row)
+		return g, err
+	}, `SELECT grant_json, version FROM support_grants WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, string(tid), limit)
+}
+
+// RequiredApprovals reads how many admins must approve (1 by default).
+func (db *DB) RequiredApprovals(ctx context.Context, tid tenant.ID) (int, error) {
+	n := 1
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		err := q.queryRow(ctx, `SELECT required_approvals FROM support_settings WHERE tenant_id = ?`, string(tid)).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return n, err
+}
+
+// SetRequiredApprovals stores how many admins must approve.
+func (db *DB) SetRequiredApprovals(ctx context.Context, tid tenant.ID, n int) error {
+	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		_, err := q.exec(ctx, `INSERT INTO support_settings (tenant_id, required_approvals) VALUES (?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET required_approvals = excluded.required_approvals`, string(tid), n)
+		return mapErr(err)
+	})
+}
