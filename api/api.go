@@ -164,6 +164,8 @@ type Deps struct {
 	Protection Protection
 	// Keys lists and rotates the tenant's data keys.
 	Keys KeyService
+	// SupportAccess is the admins' side of operator access grants.
+	SupportAccess SupportAccess
 
 	// Attachments stores encrypted files on records (nil: not wired).
 	Attachments AttachmentService
@@ -222,6 +224,7 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.mfaRoutes()...)
 	routes = append(routes, a.protectionRoutes()...)
 	routes = append(routes, a.keyRoutes()...)
+	routes = append(routes, a.supportRoutes()...)
 	routes = append(routes, a.attachmentRoutes()...)
 	routes = append(routes, a.jobRoutes()...)
 	routes = append(routes, a.auditChainRoutes()...)

@@ -28,6 +28,8 @@ import (
 	"github.com/havencrm/haven/provision"
 	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/store"
+	"github.com/havencrm/haven/supportaccess"
+	"github.com/havencrm/haven/tenant"
 	"github.com/havencrm/haven/web"
 )
 
@@ -58,6 +60,8 @@ type App struct {
 	// KeyOps converts fields after their encryption changed, rotates data
 	// keys with re-encryption and shreds a tenant's keys.
 	KeyOps *keyops.Service
+	// Support keeps operator access requests and grants.
+	Support *supportaccess.Service
 	// AuditKeys signs audit checkpoints; its public keys are published.
 	AuditKeys *auditkey.Keys
 	// Platform appends to the platform's own audit trail (operator-side
@@ -167,12 +171,14 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	// handler on this instance is left to instances that have one.
 	keyOps := keyops.New(db, recs, keys, queue, atts, now)
 	keyOps.Register(worker)
+	// Operator access grants: the tenant admins' side.
+	support := supportaccess.New(db, func(ctx context.Context, tid tenant.ID) ([]string, error) { return recs.ObjectNames(ctx, tid) }, now)
 	recs.SetJobQueue(keyOps)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: auditLog,
 		Provisioner: prov, Settings: settings, metrics: newMetrics(),
 		Notifier: notifier, KEK: kek, Keyring: keys, Attachments: atts,
-		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer,
+		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer, Support: support,
 		Platform: platform, AuditRetention: audit.NewRetentionSettings(db, now), now: now,
 	}, nil
 }
@@ -231,7 +237,7 @@ func (a *App) Handler() (http.Handler, error) {
 	api.New(api.Deps{
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, DB: a.DB, Log: a.Log, Accounts: a.Identity, MFA: a.Identity,
 		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
-		Recovery: a.Identity, Settings: a.Settings, Protection: a.Records, Keys: a.KeyOps, Attachments: a.Attachments,
+		Recovery: a.Identity, Settings: a.Settings, Protection: a.Records, Keys: a.KeyOps, Attachments: a.Attachments, SupportAccess: a.Support,
 		Jobs: a.Jobs, AuditSettings: a.AuditRetention, AuditChain: a.Audit,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
