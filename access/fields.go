@@ -69,6 +69,13 @@ func (p FieldPolicy) MaskValue(v string) string {
 // Anything but a signed-in tenant user sees nothing, so a new kind of
 // principal starts from hidden until someone decides otherwise.
 func FieldAccess(actor tenant.Actor, p FieldPolicy) FieldLevel {
+	if actor.Kind == tenant.ActorOperator {
+		// An operator sees protected fields masked, whatever any role may.
+		if p.Protected() || p.Mask != "" {
+			return FieldMasked
+		}
+		return FieldRead
+	}
 	if actor.Kind != tenant.ActorUser || !ValidRole(actor.Role) {
 		return FieldHidden
 	}

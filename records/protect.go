@@ -245,6 +245,15 @@ func (s *Service) openValue(ctx context.Context, tid tenant.ID, object, id, fiel
 	return v, nil
 }
 
+// openFor opens r for actor. Values sealed at rest are never decrypted
+// for an operator: they stay sealed here and present shows them masked.
+func (s *Service) openFor(ctx context.Context, actor tenant.Actor, r Record) (Record, error) {
+	if actor.Kind == tenant.ActorOperator {
+		return r, nil
+	}
+	return s.openRecord(ctx, actor.TenantID, r)
+}
+
 // openRecord replaces r's stored field values by their plaintext.
 func (s *Service) openRecord(ctx context.Context, tid tenant.ID, r Record) (Record, error) {
 	fields, err := s.openFields(ctx, tid, r.Object, r.ID, r.Fields)
@@ -266,7 +275,15 @@ func present(actor tenant.Actor, obj Object, r Record) Record {
 		if !ok {
 			continue // a value of a field that no longer exists is not shown
 		}
-		switch access.FieldAccess(actor, fl.Policy) {
+		level := access.FieldAccess(actor, fl.Policy)
+		if _, sealed := sealedEnvelope(v); sealed && level != access.FieldHidden {
+			// Only an operator's read leaves values sealed: nothing of
+			// them is shown, not even a masked form.
+			out.Fields[name] = access.Mask(access.MaskFull, "sealed")
+			out.Masked = append(out.Masked, name)
+			continue
+		}
+		switch level {
 		case access.FieldHidden:
 			continue
 		case access.FieldMasked:
@@ -366,10 +383,11 @@ func (s *Service) PresentEvents(ctx context.Context, actor tenant.Actor, events 
 				continue
 			}
 			var err error
-			if c.Before, err = s.auditValue(ctx, actor.TenantID, e, fl, c.Before); err != nil {
+			op := actor.Kind == tenant.ActorOperator
+			if c.Before, err = s.auditValue(ctx, actor.TenantID, op, e, fl, c.Before); err != nil {
 				return nil, err
 			}
-			if c.After, err = s.auditValue(ctx, actor.TenantID, e, fl, c.After); err != nil {
+			if c.After, err = s.auditValue(ctx, actor.TenantID, op, e, fl, c.After); err != nil {
 				return nil, err
 			}
 			changes[name] = c
@@ -380,11 +398,14 @@ func (s *Service) PresentEvents(ctx context.Context, actor tenant.Actor, events 
 }
 
 // auditValue shows one audited value masked, opening it first if sealed.
-func (s *Service) auditValue(ctx context.Context, tid tenant.ID, e audit.Event, fl Field, v any) (any, error) {
+func (s *Service) auditValue(ctx context.Context, tid tenant.ID, operator bool, e audit.Event, fl Field, v any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
 	if env, ok := sealedEnvelope(v); ok {
+		if operator {
+			return access.Mask(access.MaskFull, "sealed"), nil
+		}
 		pv, err := s.openValue(ctx, tid, e.ObjectType, e.ObjectID, fl.Name, env)
 		if err != nil {
 			if errors.Is(err, ErrKeysGone) {

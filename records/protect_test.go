@@ -548,6 +548,59 @@ func testMovedCiphertextRefused(t *testing.T, db *store.DB) {
 	}
 }
 
+func testOperatorNeverDecrypts(t *testing.T, db *store.DB) {
+	f := setup(t, db)
+	ctx := context.Background()
+	r := f.create(t, f.admin, "contact", contactPII)
+	acct := f.create(t, f.admin, "account", map[string]any{"name": "Acme"})
+	// A service without any key: a read that tried to decrypt would fail.
+	keyless := records.NewService(db, nil, f.clk.Now)
+	op := tenant.Operator(f.tid, "op-1", "Olga", tenant.Grant{ID: "g1", Objects: []string{"contact"}}, "203.0.113.5", "", "")
+	got, err := keyless.Get(ctx, op, "contact", r.ID)
+	if err != nil {
+		t.Fatalf("operator read: %v", err)
+	}
+	for _, name := range []string{"mobile", "email", "id_number", "bank_account", "address"} {
+		if got.Fields[name] != "****" {
+			t.Fatalf("operator sees %s = %v", name, got.Fields[name])
+		}
+	}
+	if got.Fields["title"] != "CFO" || got.Name != "张三" {
+		t.Fatalf("plain fields: %v", got.Fields)
+	}
+	list, _, err := keyless.List(ctx, op, "contact", records.ListQuery{})
+	if err != nil || len(list) != 1 || list[0].Fields["mobile"] != "****" {
+		t.Fatalf("operator list: %v %v", list, err)
+	}
+	hist, _, err := keyless.History(ctx, op, "contact", r.ID, 0, 10)
+	if err != nil || hist[0].Changes["mobile"].After != "****" {
+		t.Fatalf("operator history: %v %v", hist, err)
+	}
+	// Outside the grant, or anything but a read: nothing.
+	if _, err := keyless.Get(ctx, op, "account", acct.ID); !apperr.Is(err, apperr.KindNotFound) {
+		t.Fatalf("object outside the grant: %v", err)
+	}
+	if _, err := keyless.Create(ctx, op, "contact", "", vals(map[string]any{"name": "x"})); err == nil {
+		t.Fatal("operator created a record")
+	}
+	if _, err := keyless.Update(ctx, op, "contact", r.ID, 1, "", vals(map[string]any{"title": "x"})); err == nil {
+		t.Fatal("operator changed a record")
+	}
+	if err := keyless.Delete(ctx, op, "contact", r.ID, 1); err == nil {
+		t.Fatal("operator deleted a record")
+	}
+	if _, err := keyless.Reveal(ctx, op, "contact", r.ID, "mobile", "support ticket"); !apperr.Is(err, apperr.KindForbidden) {
+		t.Fatalf("operator reveal: %v", err)
+	}
+	_, _, err = keyless.List(ctx, op, "contact", records.ListQuery{Filters: map[string]string{"mobile": "13812345678"}})
+	wantKind(t, err, apperr.KindInvalid)
+	// An actor claiming to be an operator without a grant reaches nothing.
+	bare := tenant.Actor{Kind: tenant.ActorOperator, TenantID: f.tid, UserID: "op-1"}
+	if _, err := keyless.Get(ctx, bare, "contact", r.ID); !apperr.Is(err, apperr.KindNotFound) {
+		t.Fatalf("operator without grant: %v", err)
+	}
+}
+
 func TestProtectionOnDatabase(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -562,6 +615,7 @@ func TestProtectionOnDatabase(t *testing.T) {
 		{"ConversionJob", testConversionJob},
 		{"RotationAndDestruction", testRotationAndDestruction},
 		{"MovedCiphertextRefused", testMovedCiphertextRefused},
+		{"OperatorNeverDecrypts", testOperatorNeverDecrypts},
 	}
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		for _, c := range cases {

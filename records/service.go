@@ -520,7 +520,7 @@ func (s *Service) load(ctx context.Context, actor tenant.Actor, object, id strin
 	if err != nil {
 		return Object{}, Record{}, Record{}, err
 	}
-	plain, err := s.openRecord(ctx, actor.TenantID, stored)
+	plain, err := s.openFor(ctx, actor, stored)
 	if err != nil {
 		return Object{}, Record{}, Record{}, err
 	}
@@ -700,7 +700,7 @@ func (s *Service) List(ctx context.Context, actor tenant.Actor, object string, q
 		}
 		out = make([]Record, len(rows))
 		for i, r := range rows {
-			plain, err := s.openRecord(ctx, actor.TenantID, r.Record)
+			plain, err := s.openFor(ctx, actor, r.Record)
 			if err != nil {
 				return err
 			}

@@ -55,6 +55,9 @@ type ActorKind string
 const (
 	ActorUser   ActorKind = "user"
 	ActorSystem ActorKind = "system"
+	// ActorOperator is a vendor operator acting under a grant the
+	// tenant's admins approved (UserID is the operator's ID).
+	ActorOperator ActorKind = "operator"
 )
 
 // Actor is the principal performing an operation, with the request facts
@@ -69,10 +72,39 @@ type Actor struct {
 	SessionID string
 	// TokenID is set when the actor authenticated with an API token.
 	TokenID string
+	// Grant is set for an operator: the approved grant it acts under.
+	Grant *Grant
 
 	IP        string
 	UserAgent string
 	RequestID string
+}
+
+// Grant is what an operator's approved access reaches: checked by the
+// support-access service before the actor is built, and again by every
+// authorization decision.
+type Grant struct {
+	ID      string
+	Objects []string
+	Write   bool
+}
+
+// Reaches reports whether the grant covers object (and, with write, a change).
+func (g *Grant) Reaches(object string, write bool) bool {
+	if g == nil || (write && !g.Write) {
+		return false
+	}
+	for _, o := range g.Objects {
+		if o == object {
+			return true
+		}
+	}
+	return false
+}
+
+// Operator returns the actor of an operator acting under grant g.
+func Operator(tenantID ID, operatorID, name string, g Grant, ip, userAgent, requestID string) Actor {
+	return Actor{Kind: ActorOperator, TenantID: tenantID, UserID: operatorID, Name: name, Grant: &g, IP: ip, UserAgent: userAgent, RequestID: requestID}
 }
 
 // System returns the actor used for work the platform does on its own.
