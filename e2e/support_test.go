@@ -3,11 +3,14 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/client"
+	"github.com/havencrm/haven/config"
+	"github.com/havencrm/haven/internal/smtptest"
 	"github.com/havencrm/haven/internal/testserver"
 	"github.com/havencrm/haven/supportaccess"
 	"github.com/havencrm/haven/tenant"
@@ -62,4 +65,48 @@ func TestSupportAccessApproval(t *testing.T) {
 			t.Fatalf("support events: %+v %v", log, err)
 		}
 	})
+}
+
+// TestSupportAccessRequestNotifiesAdmins: every active admin gets an
+// e-mail naming the operator, reason, ticket and scope; sales users and
+// deactivated admins do not.
+func TestSupportAccessRequestNotifiesAdmins(t *testing.T) {
+	mail := smtptest.Start(t)
+	srv := testserver.Start(t, "sqlite", testserver.Options{Configure: func(c *config.Config) {
+		c.Notify.SMTPHost, c.Notify.SMTPPort = mail.Host, mail.Port
+		c.Notify.SMTPFrom = "Haven <no-reply@haven.test>"
+		c.Notify.SMTPTLS = config.SMTPTLSNone
+	}})
+	t.Cleanup(func() { http.DefaultClient.CloseIdleConnections() })
+	ctx := context.Background()
+	tn := srv.NewTenant(t, "notice")
+	srv.NewUser(t, tn, "second-admin@notice.example.com", "Second", "admin")
+	srv.NewUser(t, tn, "sam@notice.example.com", "Sam", "sales")
+	_, gone := srv.NewUser(t, tn, "gone@notice.example.com", "Gone", "admin")
+	if _, err := tn.Admin.DeactivateUser(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	op := supportaccess.Operator{ID: "op-7", Name: "Olga"}
+	if _, err := srv.App.Support.Request(ctx, op, tenant.ID(tn.ID), supportaccess.KindSupport, "import failed for 3 contacts", "SUP-31",
+		supportaccess.Scope{Objects: []string{"contact"}}, 6*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{tn.AdminLogin, "second-admin@notice.example.com"} {
+		m := mail.WaitFor(t, 15*time.Second, smtptest.To(to))
+		for _, want := range []string{"op-7", "import failed for 3 contacts", "SUP-31", "contact"} {
+			if !strings.Contains(m.Text, want) {
+				t.Errorf("mail to %s lacks %q:\n%s", to, want, m.Text)
+			}
+		}
+	}
+	if err := srv.App.Notifier.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mail.Messages() {
+		for _, to := range m.To {
+			if to == "sam@notice.example.com" || to == "gone@notice.example.com" {
+				t.Errorf("notice sent to %s", to)
+			}
+		}
+	}
 }

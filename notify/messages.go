@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"github.com/havencrm/haven/supportaccess"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ const (
 const (
 	KindRecoveryCode  = "recovery_code"
 	KindAccountLocked = "account_locked"
+	KindAccessRequest = "access_request"
 )
 
 var shanghai = func() *time.Location {
@@ -134,6 +136,28 @@ func lockedMail(l Language, t tenant.Tenant, u identity.User, until *time.Time) 
 			name, t.Name, t.Slug, enUntil),
 	}
 	return Mail{To: u.Email, Kind: KindAccountLocked, Subject: subject(l, "Haven 账号已锁定", "Your Haven account was locked"), Text: body.in(l)}
+}
+
+// accessRequestMail tells a tenant admin that a vendor operator asks for
+// access, what for, and where to decide. It holds no tenant data.
+func accessRequestMail(l Language, t tenant.Tenant, u identity.User, g supportaccess.Grant) Mail {
+	name := greetingName(u)
+	write := map[bool][2]string{false: {"只读", "read-only"}, true: {"可修改", "read and write"}}[g.Scope.Write]
+	objects := strings.Join(g.Scope.Objects, ", ")
+	hours := g.Duration.Hours()
+	body := text{
+		zh: fmt.Sprintf("%s，您好：\n\n"+
+			"Haven 的运维人员（编号 %s）申请访问「%s」（租户 %s）的数据。\n"+
+			"原因：%s\n工单：%s\n范围：%s（%s），最长 %.0f 小时\n\n"+
+			"未经贵公司管理员书面批准，运维人员看不到任何数据。请登录 Haven，在「支持访问」页面批准（可缩小范围、缩短时间）或拒绝。每一次访问都会记录在贵公司的审计日志中。",
+			name, g.OperatorID, t.Name, t.Slug, g.Reason, g.Ticket, objects, write[0], hours),
+		en: fmt.Sprintf("Hello %s,\n\n"+
+			"A Haven operator (ID %s) asks for access to the data of %s (tenant %s).\n"+
+			"Reason: %s\nTicket: %s\nScope: %s (%s), for at most %.0f hours\n\n"+
+			"Without a written approval by one of your administrators the operator sees nothing. Sign in to Haven and approve (you may narrow the scope and shorten the time) or deny it on the Support access page. Every access is recorded in your audit log.",
+			name, g.OperatorID, t.Name, t.Slug, g.Reason, g.Ticket, objects, write[1], hours),
+	}
+	return Mail{To: u.Email, Kind: KindAccessRequest, Subject: subject(l, "Haven 运维访问申请待您审批", "A Haven operator asks for access to your data"), Text: body.in(l)}
 }
 
 // ParseLanguage reads a configured language; anything unknown is

@@ -12,6 +12,7 @@
 package notify
 
 import (
+	"github.com/havencrm/haven/supportaccess"
 	"context"
 	"errors"
 	"fmt"
@@ -154,6 +155,16 @@ func (n *Notifier) AccountLocked(ctx context.Context, t tenant.Tenant, u identit
 		return nil
 	}
 	m := lockedMail(n.lang(t, u), t, u, until)
+	return n.enqueue(ctx, m.Kind, "email", func(ctx context.Context) error { return n.o.Mailer.SendMail(ctx, m) })
+}
+
+// AccessRequest queues an e-mail telling an admin about an operator's
+// access request. An admin without an e-mail address is not told (nil).
+func (n *Notifier) AccessRequest(ctx context.Context, t tenant.Tenant, admin identity.User, g supportaccess.Grant) error {
+	if admin.Email == "" {
+		return nil
+	}
+	m := accessRequestMail(n.lang(t, admin), t, admin, g)
 	return n.enqueue(ctx, m.Kind, "email", func(ctx context.Context) error { return n.o.Mailer.SendMail(ctx, m) })
 }
 

@@ -25,6 +25,8 @@ import (
 	"github.com/havencrm/haven/keyring"
 	"github.com/havencrm/haven/keyring/kekset"
 	"github.com/havencrm/haven/notify"
+	"github.com/havencrm/haven/operators"
+	"github.com/havencrm/haven/opsapi"
 	"github.com/havencrm/haven/provision"
 	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/store"
@@ -64,6 +66,9 @@ type App struct {
 	Support *supportaccess.Service
 	// AuditKeys signs audit checkpoints; its public keys are published.
 	AuditKeys *auditkey.Keys
+	// Operators is the operator realm: the vendor's staff, signed in at
+	// /ops/api/v1 with sessions and tables of their own.
+	Operators *operators.Service
 	// Platform appends to the platform's own audit trail (operator-side
 	// actions); AuditRetention holds the tenants' retention periods.
 	Platform       *audit.PlatformLog
@@ -173,6 +178,7 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	keyOps.Register(worker)
 	// Operator access grants: the tenant admins' side.
 	support := supportaccess.New(db, func(ctx context.Context, tid tenant.ID) ([]string, error) { return recs.ObjectNames(ctx, tid) }, now)
+	support.SetNotifier(notify.SupportAlerts{Notifier: notifier, Directory: db, Log: log})
 	recs.SetJobQueue(keyOps)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: auditLog,
@@ -180,6 +186,8 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 		Notifier: notifier, KEK: kek, Keyring: keys, Attachments: atts,
 		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer, Support: support,
 		Platform: platform, AuditRetention: audit.NewRetentionSettings(db, now), now: now,
+		// TOTP secrets are sealed under the platform KEK.
+		Operators: operators.New(db, hasher, kek.Platform(), platform, now),
 	}, nil
 }
 
@@ -250,6 +258,7 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	ui.Register(mux)
+	opsapi.New(opsapi.Deps{Operators: a.Operators, Log: a.Log, MaxBodyBytes: a.Config.MaxBodyBytes}).Register(mux)
 	return httpx.Chain(mux,
 		a.metrics.instrument,
 		httpx.TrustProxies(a.Config.TrustedProxies.Prefixes()),
