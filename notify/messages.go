@@ -1,8 +1,8 @@
 package notify
 
 import (
-	"github.com/havencrm/haven/supportaccess"
 	"fmt"
+	"github.com/havencrm/haven/supportaccess"
 	"strconv"
 	"strings"
 	"time"

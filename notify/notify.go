@@ -12,10 +12,10 @@
 package notify
 
 import (
-	"github.com/havencrm/haven/supportaccess"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/havencrm/haven/supportaccess"
 	"log/slog"
 	"sync"
 	"time"
