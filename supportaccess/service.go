@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/havencrm/haven/access"
@@ -234,4 +235,42 @@ func (s *Service) Authorize(ctx context.Context, operatorID string, tid tenant.I
 		return Grant{}, apperr.Forbidden()
 	}
 	return g.At(s.now()), nil
+}
+
+// ActiveGrant finds the operator's grant that covers object in tenant
+// tid now (the newest, if several), or answers forbidden.
+func (s *Service) ActiveGrant(ctx context.Context, operatorID string, tid tenant.ID, object string, write bool) (Grant, error) {
+	gs, err := s.store.Grants(ctx, tid, 200)
+	if err != nil {
+		return Grant{}, err
+	}
+	now := s.now()
+	for _, g := range gs {
+		if g.Allows(operatorID, object, write, now) {
+			return g.At(now), nil
+		}
+	}
+	return Grant{}, apperr.Forbidden()
+}
+
+// ActionUsed records what an operator read or changed under a grant.
+const ActionUsed = "support.use"
+
+// RecordUse writes, in the tenant's own trail, that the operator used
+// grant g: what (e.g. "read"), on which object and records. This is the
+// transparency log the tenant's admins read.
+func (s *Service) RecordUse(ctx context.Context, op Operator, tid tenant.ID, g Grant, what, object string, ids []string) error {
+	now := s.now().UTC()
+	return s.store.WriteTx(ctx, tid, func(ctx context.Context) error {
+		e := operatorEvent(op, tid, now, ActionUsed, g)
+		e.ObjectType, e.ObjectID, e.ObjectName = object, "", what
+		if len(ids) == 1 {
+			e.ObjectID = ids[0]
+		}
+		e.Changes = map[string]audit.Change{"grant": {After: g.ID}, "what": {After: what}, "records": {After: len(ids)}}
+		if len(ids) > 1 {
+			e.Changes["ids"] = audit.Change{After: strings.Join(ids, ",")}
+		}
+		return s.store.AppendAudit(ctx, e)
+	})
 }

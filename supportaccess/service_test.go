@@ -116,6 +116,24 @@ func testLifecycle(t *testing.T, db *store.DB) {
 	if _, err := e.svc.Authorize(ctx, op.ID, tid, g.ID, "contact", false); err != nil {
 		t.Fatalf("active grant refused: %v", err)
 	}
+	if found, err := e.svc.ActiveGrant(ctx, op.ID, tid, "contact", false); err != nil || found.ID != g.ID {
+		t.Fatalf("active grant lookup: %+v %v", found, err)
+	}
+	for _, obj := range []string{"account", "lead"} {
+		if _, err := e.svc.ActiveGrant(ctx, op.ID, tid, obj, false); !apperr.Is(err, apperr.KindForbidden) {
+			t.Fatalf("active grant for %s: %v", obj, err)
+		}
+	}
+	if _, err := e.svc.ActiveGrant(ctx, "op-2", tid, "contact", false); !apperr.Is(err, apperr.KindForbidden) {
+		t.Fatalf("another operator's grant found: %v", err)
+	}
+	if err := e.svc.RecordUse(ctx, op, tid, g, "read", "contact", []string{"r1", "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	used, err := db.QueryAudit(ctx, tid, audit.Filter{Action: supportaccess.ActionUsed, Limit: 5})
+	if err != nil || len(used) != 1 || used[0].ActorType != "operator" || used[0].Via != "grant:"+g.ID || used[0].Changes["ids"].After != "r1,r2" {
+		t.Fatalf("use event: %+v %v", used, err)
+	}
 	for name, try := range map[string]func() error{
 		"other operator": func() error { _, err := e.svc.Authorize(ctx, "op-2", tid, g.ID, "contact", false); return err },
 		"narrowed away":  func() error { _, err := e.svc.Authorize(ctx, op.ID, tid, g.ID, "account", false); return err },
