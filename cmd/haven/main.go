@@ -33,6 +33,7 @@ Usage:
   haven serve [--addr 127.0.0.1:8080] [--data ./haven-data] [--database-url URL] [--config FILE] [--demo]
   haven migrate [--data DIR] [--database-url URL]
   haven tenant create --slug SLUG --name NAME --admin-email EMAIL [--admin-phone PHONE] [--contract-end YYYY-MM-DD] [--json]
+  haven operator create --email EMAIL --name NAME --role support|sre|security [--json]
   haven keys rotate-kek [--data DIR] [--key-dir DIR] [--database-url URL]
   haven keys rewrap [--data DIR] [--key-dir DIR] [--database-url URL]
   haven keys status [--tenant SLUG] [--json]
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return fmt.Errorf("%w: haven tenant create --slug SLUG --name NAME --admin-email EMAIL", errUsage)
 		}
 		return tenantCreate(ctx, args[2:], stdout, stderr, getenv)
+	case "operator":
+		return operatorCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		return keys(ctx, args[1:], stdout, stderr, getenv)
 	case "audit":
