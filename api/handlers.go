@@ -430,3 +430,6 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request, _ *identity.Princip
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
+
+// RecordToDTO maps a record for the operator API, which shares the shape.
+func RecordToDTO(r records.Record) RecordDTO { return recordDTO(r) }

@@ -145,3 +145,6 @@ func (a *API) decideGrant(verb string) func(w http.ResponseWriter, r *http.Reque
 		writeJSON(w, http.StatusOK, grantDTO(g))
 	}
 }
+
+// GrantToDTO maps a grant for the operator API, which shares the shape.
+func GrantToDTO(g supportaccess.Grant) GrantDTO { return grantDTO(g) }

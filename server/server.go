@@ -258,7 +258,8 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	ui.Register(mux)
-	opsapi.New(opsapi.Deps{Operators: a.Operators, Log: a.Log, MaxBodyBytes: a.Config.MaxBodyBytes}).Register(mux)
+	opsapi.New(opsapi.Deps{Operators: a.Operators, Support: a.Support, Grants: a.DB, Tenants: a.DB, Records: a.Records,
+		Log: a.Log, MaxBodyBytes: a.Config.MaxBodyBytes}).Register(mux)
 	return httpx.Chain(mux,
 		a.metrics.instrument,
 		httpx.TrustProxies(a.Config.TrustedProxies.Prefixes()),

@@ -103,3 +103,22 @@ func (db *DB) SetRequiredApprovals(ctx context.Context, tid tenant.ID, n int) er
 		return mapErr(err)
 	})
 }
+
+// GrantByID finds a grant in any tenant (the operator side knows a grant
+// by its ID only); a platform read, which row-level security allows for
+// grants and nothing else of the tenants.
+func (db *DB) GrantByID(ctx context.Context, id string) (tenant.ID, supportaccess.Grant, error) {
+	var g supportaccess.Grant
+	var tid string
+	err := db.inTx(ctx, "", false, func(ctx context.Context, q querier) error {
+		var raw string
+		if err := q.queryRow(ctx, `SELECT tenant_id, grant_json FROM support_grants WHERE id = ?`, id).Scan(&tid, &raw); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return apperr.NotFound("access request")
+			}
+			return err
+		}
+		return json.Unmarshal([]byte(raw), &g)
+	})
+	return tenant.ID(tid), g, err
+}
