@@ -252,7 +252,7 @@ func (a *App) Handler() (http.Handler, error) {
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
 		Lockout: a.Identity, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings, Attachments: a.Attachments,
-		Protection: a.Records, Jobs: a.Jobs, AuditTrail: a.Audit,
+		Protection: a.Records, Jobs: a.Jobs, AuditTrail: a.Audit, Support: a.Support,
 	})
 	if err != nil {
 		return nil, err

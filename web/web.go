@@ -78,6 +78,10 @@ type Deps struct {
 	// AuditTrail verifies and exports the audit trail from the audit
 	// page (nil: the page lists events only; web/auditlog.go).
 	AuditTrail AuditTrail
+
+	// Support lets admins approve, deny and revoke vendor operators'
+	// access (nil: the support access page is not offered; web/support.go).
+	Support SupportAccess
 }
 
 //go:embed templates/*.html
@@ -103,7 +107,7 @@ type staticFile struct {
 
 // pageNames lists every page template; each is parsed together with the
 // shared layout into its own set.
-var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings", "fields", "reveal"}
+var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings", "fields", "reveal", "support"}
 
 // New returns the web UI, with its templates parsed and static files
 // loaded.
@@ -189,6 +193,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	w.registerAuditLog(mux)
 	w.registerSettings(mux)
 	w.registerLockout(mux)
+	w.registerSupport(mux)
 
 	mux.Handle("GET /account", w.authed(w.myAccount))
 	mux.Handle("GET /users/{id}", w.authed(w.accountPage))
