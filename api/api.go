@@ -371,6 +371,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, statusOf(e), body)
 }
 
+// WriteJSON answers with v as JSON; the operator API answers with it too.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -379,18 +382,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a JSON body strictly: the right content type, a size
-// limit, no unknown fields, exactly one value.
+// decode reads a JSON body strictly within the API's size limit.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	return DecodeJSON(w, r, dst, a.d.MaxBodyBytes)
+}
+
+// DecodeJSON reads a JSON body strictly: the right content type, a size
+// limit, no unknown or wrongly-cased fields, exactly one value. The
+// operator API decodes with it too.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
 			return apperr.Invalid("the request body must be application/json")
 		}
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.d.MaxBodyBytes))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		return decodeErr(err, a.d.MaxBodyBytes)
+		return decodeErr(err, limit)
 	}
 	if err := exactKeys(raw, dst); err != nil {
 		return err
@@ -398,7 +407,7 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return decodeErr(err, a.d.MaxBodyBytes)
+		return decodeErr(err, limit)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Invalid("the request body must hold a single JSON object")

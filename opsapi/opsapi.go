@@ -5,15 +5,10 @@
 package opsapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"reflect"
 	"strings"
 	"time"
 
@@ -228,84 +223,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	api.WriteError(w, r, a.d.Log, err)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }
 
-// decode reads a JSON body strictly, as the tenant API does: the right
-// content type, a size limit, no unknown fields, exactly one object.
+// decode reads a JSON body as strictly as the tenant API does.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return apperr.Invalid("the request body must be application/json")
-		}
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.d.MaxBodyBytes))
-	if err != nil {
-		return decodeErr(err, a.d.MaxBodyBytes)
-	}
-	if err := exactKeys(raw, dst); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return decodeErr(err, a.d.MaxBodyBytes)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apperr.Invalid("the request body must hold a single JSON object")
-	}
-	return nil
-}
-
-// exactKeys refuses top-level keys that match a field of dst only
-// case-insensitively, which encoding/json would otherwise accept. The
-// request DTOs here are flat structs.
-func exactKeys(raw []byte, dst any) error {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return nil // the strict decode reports it
-	}
-	t := reflect.TypeOf(dst)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	known := map[string]bool{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		known[name] = true
-	}
-	for k := range m {
-		if !known[k] {
-			return apperr.Invalid("unknown field %q", k)
-		}
-	}
-	return nil
-}
-
-func decodeErr(err error, limit int64) error {
-	var maxErr *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &maxErr):
-		return apperr.Invalid("the request body exceeds %d bytes", limit)
-	case errors.Is(err, io.EOF):
-		return apperr.Invalid("the request body is empty")
-	case errors.As(err, &syntax):
-		return apperr.Invalid("malformed JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typeErr):
-		return apperr.Invalid("field %q has the wrong type (want %s)", typeErr.Field, typeErr.Type.String())
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return apperr.Invalid("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
-	return apperr.Invalid("malformed JSON")
+	return api.DecodeJSON(w, r, dst, a.d.MaxBodyBytes)
 }
