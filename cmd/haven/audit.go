@@ -195,20 +195,11 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs.SetOutput(stderr)
 	slug := fs.String("tenant", "", "slug of the tenant whose trail to export")
 	out := fs.String("out", "", "write the export to this file (mode 0600; default: standard output)")
-	app, err := openKeysApp(ctx, fs, args, stderr, getenv, func() error {
-		if *slug == "" {
-			return fmt.Errorf("%w: --tenant is required", errUsage)
-		}
-		return nil
-	})
+	app, t, err := openTenantApp(ctx, fs, args, stderr, getenv, slug)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	t, err := app.DB.TenantBySlug(ctx, *slug)
-	if err != nil {
-		return fmt.Errorf("tenant %s: %w", *slug, err)
-	}
 	who := keysOperator()
 	at := keysNow()
 	actor := tenant.System(t.ID, "")

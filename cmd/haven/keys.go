@@ -69,6 +69,27 @@ func openKeysApp(ctx context.Context, fs *flag.FlagSet, args []string, stderr io
 	return server.OpenApp(ctx, cfg, newLogger(cfg, stderr))
 }
 
+// openTenantApp opens the app for a command that works on the tenant
+// named by --tenant (required), and finds that tenant. The caller closes
+// the app.
+func openTenantApp(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string) string, slug *string) (*server.App, tenant.Tenant, error) {
+	app, err := openKeysApp(ctx, fs, args, stderr, getenv, func() error {
+		if *slug == "" {
+			return fmt.Errorf("%w: --tenant is required", errUsage)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, tenant.Tenant{}, err
+	}
+	t, err := app.DB.TenantBySlug(ctx, *slug)
+	if err != nil {
+		app.Close()
+		return nil, tenant.Tenant{}, fmt.Errorf("tenant %s: %w", *slug, err)
+	}
+	return app, t, nil
+}
+
 // keysRewrap rotates the platform key-encryption key (a new key file, or
 // a new key generated in the HSM; old versions stay readable) and
 // rewraps every tenant's data keys under the KEK they belong under: the
@@ -372,20 +393,11 @@ func keysRotateDEK(ctx context.Context, args []string, stdout, stderr io.Writer,
 	fs := flag.NewFlagSet("haven keys rotate-dek", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("tenant", "", "slug of the tenant")
-	app, err := openKeysApp(ctx, fs, args, stderr, getenv, func() error {
-		if *slug == "" {
-			return fmt.Errorf("%w: --tenant is required", errUsage)
-		}
-		return nil
-	})
+	app, t, err := openTenantApp(ctx, fs, args, stderr, getenv, slug)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	t, err := app.DB.TenantBySlug(ctx, *slug)
-	if err != nil {
-		return err
-	}
 	term, job, err := app.KeyOps.RotateDataKey(ctx, keysActor(t.ID))
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", t.Slug, withCause(err))
