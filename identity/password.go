@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/havencrm/haven/identity/commonpw"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -131,6 +132,9 @@ const (
 // character classes, so it satisfies the strictest allowed class rule; it
 // starts and ends with a letter or digit, so that a shell never reads it
 // as an option and a sentence's full stop is never taken for part of it.
+// A candidate the common-password list reports (a false positive of its
+// compact filter, about one in a few thousand) is drawn again, since the
+// policy would refuse it when the user types it back.
 func OneTimePassword() (string, error) {
 	const alnum = otpUpper + otpLower + otpDigits
 	for {
@@ -148,7 +152,7 @@ func OneTimePassword() (string, error) {
 		}
 		s := string(out)
 		if strings.ContainsAny(s, otpUpper) && strings.ContainsAny(s, otpLower) && strings.ContainsAny(s, otpDigits) &&
-			strings.ContainsAny(s, otpSymbols) {
+			strings.ContainsAny(s, otpSymbols) && !commonpw.Default().Contains(s) {
 			return s, nil
 		}
 	}
