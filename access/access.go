@@ -67,9 +67,16 @@ func ForObject(role, object string) ObjectPermission {
 // object owned by ownerID (empty ownerID for a record not yet created).
 func CanRecord(actor tenant.Actor, object string, action Action, ownerID string) bool {
 	if actor.Kind == tenant.ActorOperator {
-		// Operators read (never create, change or delete, until a data-fix
-		// grant kind arrives) only inside their grant's objects.
-		return action == Read && actor.Grant.Reaches(object, false)
+		// Operators read inside their grant's objects, and change existing
+		// records there only when the tenant granted write; they never
+		// create or delete (a data-fix grant kind will decide that).
+		switch action {
+		case Read:
+			return actor.Grant.Reaches(object, false)
+		case Edit:
+			return actor.Grant.Reaches(object, true)
+		}
+		return false
 	}
 	if actor.Kind != tenant.ActorUser {
 		return false

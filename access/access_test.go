@@ -161,3 +161,44 @@ func TestRolesOrder(t *testing.T) {
 		t.Fatalf("Roles = %v", access.Roles)
 	}
 }
+
+func TestOperatorUnderGrant(t *testing.T) {
+	read := tenant.Operator("t1", "op-1", "Olga", tenant.Grant{ID: "g1", Objects: []string{"contact"}}, "", "", "")
+	write := tenant.Operator("t1", "op-1", "Olga", tenant.Grant{ID: "g2", Objects: []string{"contact"}, Write: true}, "", "", "")
+	none := tenant.Actor{Kind: tenant.ActorOperator, TenantID: "t1", UserID: "op-1"}
+	cases := []struct {
+		name   string
+		actor  tenant.Actor
+		object string
+		action access.Action
+		want   bool
+	}{
+		{"read grant reads", read, "contact", access.Read, true},
+		{"read grant cannot edit", read, "contact", access.Edit, false},
+		{"read grant outside scope", read, "lead", access.Read, false},
+		{"write grant edits", write, "contact", access.Edit, true},
+		{"write grant edits only its objects", write, "lead", access.Edit, false},
+		{"write grant never creates", write, "contact", access.Create, false},
+		{"write grant never deletes", write, "contact", access.Delete, false},
+		{"no grant reads nothing", none, "contact", access.Read, false},
+	}
+	for _, c := range cases {
+		if got := access.CanRecord(c.actor, c.object, c.action, "someone"); got != c.want {
+			t.Errorf("%s: CanRecord = %v", c.name, got)
+		}
+	}
+	plain := access.FieldPolicy{}
+	protected := access.SensitivePolicy(access.MaskMobile, true)
+	if access.CanSetField(read, plain) || !access.CanSetField(write, plain) {
+		t.Error("plain field: only a write grant sets it")
+	}
+	// Masked for the operator, so never set blind, even with write.
+	if access.CanSetField(write, protected) || access.FieldAccess(write, protected) != access.FieldMasked {
+		t.Error("an operator may set a protected field")
+	}
+	// A tenant user with masked access still may type a value blind.
+	sales := tenant.Actor{Kind: tenant.ActorUser, TenantID: "t1", UserID: "u1", Role: access.RoleSales}
+	if !access.CanSetField(sales, protected) {
+		t.Error("masked sales user cannot set the field")
+	}
+}

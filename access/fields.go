@@ -74,6 +74,9 @@ func FieldAccess(actor tenant.Actor, p FieldPolicy) FieldLevel {
 		if p.Protected() || p.Mask != "" {
 			return FieldMasked
 		}
+		if actor.Grant != nil && actor.Grant.Write {
+			return FieldEdit
+		}
 		return FieldRead
 	}
 	if actor.Kind != tenant.ActorUser || !ValidRole(actor.Role) {
@@ -93,6 +96,18 @@ func CanReadField(l FieldLevel) bool { return l == FieldRead || l == FieldEdit }
 
 // CanWriteField reports whether the level may set values.
 func CanWriteField(l FieldLevel) bool { return l == FieldEdit || l == FieldMasked }
+
+// CanSetField reports whether actor may set a field with policy p. A
+// tenant user with masked access may type a new value blind; an operator
+// may change only what they read in clear, so that a grant to fix data
+// never lets the vendor overwrite a protected value it cannot see.
+func CanSetField(actor tenant.Actor, p FieldPolicy) bool {
+	l := FieldAccess(actor, p)
+	if actor.Kind == tenant.ActorOperator {
+		return l == FieldEdit
+	}
+	return CanWriteField(l)
+}
 
 // CanReveal reports whether actor may show a masked value of the field.
 func CanReveal(actor tenant.Actor, p FieldPolicy) bool {

@@ -2,11 +2,10 @@ package api
 
 import (
 	"context"
-
-	"github.com/havencrm/haven/apperr"
 	"net/http"
 	"time"
 
+	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/supportaccess"
 	"github.com/havencrm/haven/tenant"
@@ -18,6 +17,20 @@ type SupportAccess interface {
 	Approve(ctx context.Context, actor tenant.Actor, id, statement string, scope *supportaccess.Scope, duration time.Duration) (supportaccess.Grant, error)
 	Deny(ctx context.Context, actor tenant.Actor, id, statement string) (supportaccess.Grant, error)
 	Revoke(ctx context.Context, actor tenant.Actor, id, statement string) (supportaccess.Grant, error)
+	RequiredApprovals(ctx context.Context, actor tenant.Actor) (int, error)
+	SetRequiredApprovals(ctx context.Context, actor tenant.Actor, n int) error
+}
+
+// SupportSettingsDTO answers GET|PUT /api/v1/settings/support-access:
+// how many different admins must approve an operator's request (1 or 2).
+// A change applies to requests made after it.
+type SupportSettingsDTO struct {
+	RequiredApprovals int `json:"required_approvals"`
+}
+
+// PutSupportSettingsRequest is the body of PUT /api/v1/settings/support-access.
+type PutSupportSettingsRequest struct {
+	RequiredApprovals *int `json:"required_approvals"`
 }
 
 // GrantScopeDTO is what a grant reaches.
@@ -96,7 +109,35 @@ func (a *API) supportRoutes() []Route {
 		{Method: "POST", Pattern: "/api/v1/support-access/{id}/approve", handler: a.decideGrant("approve")},
 		{Method: "POST", Pattern: "/api/v1/support-access/{id}/deny", handler: a.decideGrant("deny")},
 		{Method: "POST", Pattern: "/api/v1/support-access/{id}/revoke", handler: a.decideGrant("revoke")},
+		{Method: "GET", Pattern: "/api/v1/settings/support-access", handler: a.getSupportSettings},
+		{Method: "PUT", Pattern: "/api/v1/settings/support-access", handler: a.putSupportSettings},
 	}
+}
+
+func (a *API) getSupportSettings(w http.ResponseWriter, r *http.Request, p *identity.Principal) {
+	n, err := a.d.SupportAccess.RequiredApprovals(r.Context(), p.Actor)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SupportSettingsDTO{RequiredApprovals: n})
+}
+
+func (a *API) putSupportSettings(w http.ResponseWriter, r *http.Request, p *identity.Principal) {
+	var req PutSupportSettingsRequest
+	if err := a.decode(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if req.RequiredApprovals == nil {
+		a.writeError(w, r, apperr.InvalidFields(map[string]string{"required_approvals": "required"}))
+		return
+	}
+	if err := a.d.SupportAccess.SetRequiredApprovals(r.Context(), p.Actor, *req.RequiredApprovals); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SupportSettingsDTO{RequiredApprovals: *req.RequiredApprovals})
 }
 
 func (a *API) listGrants(w http.ResponseWriter, r *http.Request, p *identity.Principal) {

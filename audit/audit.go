@@ -122,6 +122,10 @@ func New(actor tenant.Actor, at time.Time, action, objectType, objectID, objectN
 }
 
 func via(actor tenant.Actor) string {
+	if actor.Grant != nil {
+		// An operator's every action names the grant that allowed it.
+		return "grant:" + actor.Grant.ID
+	}
 	if actor.TokenID != "" {
 		return "token:" + actor.TokenID
 	}

@@ -26,6 +26,7 @@ const (
 	KindRecoveryCode  = "recovery_code"
 	KindAccountLocked = "account_locked"
 	KindAccessRequest = "access_request"
+	KindAccessEnded   = "access_ended"
 )
 
 var shanghai = func() *time.Location {
@@ -170,4 +171,70 @@ func ParseLanguage(s string) Language {
 		return English
 	}
 	return Bilingual
+}
+
+// accessEndedMail is the digest of an ended grant: when, how it ended and
+// every record the operator viewed or changed, by ID only, so the e-mail
+// carries no customer data of its own.
+func accessEndedMail(l Language, t tenant.Tenant, u identity.User, d supportaccess.Digest) Mail {
+	g := d.Grant
+	name := greetingName(u)
+	how := map[supportaccess.State][2]string{supportaccess.Revoked: {"已被撤销", "was revoked"}, supportaccess.Expired: {"已到期", "expired"}}[g.State]
+	if how[0] == "" {
+		how = [2]string{string(g.State), string(g.State)}
+	}
+	window := func(zh bool) string {
+		if g.ActiveFrom == nil {
+			return "—"
+		}
+		end := g.ExpiresAt
+		if g.EndedAt != nil {
+			end = g.EndedAt
+		}
+		sep := " to "
+		if zh {
+			sep = " 至 "
+		}
+		s := g.ActiveFrom.UTC().Format("2006-01-02 15:04 UTC")
+		if end != nil {
+			s += sep + end.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		return s
+	}
+	var lines strings.Builder
+	for _, use := range d.Uses {
+		what := use.What
+		if what == "" {
+			what = strings.TrimPrefix(use.Action, "record.")
+		}
+		fmt.Fprintf(&lines, "- %s  %s  %s", use.At.UTC().Format("2006-01-02 15:04:05"), what, use.Object)
+		if use.RecordID != "" {
+			fmt.Fprintf(&lines, "  %s", use.RecordID)
+		} else if use.Records > 0 {
+			fmt.Fprintf(&lines, "  (%d)", use.Records)
+		}
+		lines.WriteString("\n")
+	}
+	if lines.Len() == 0 {
+		lines.WriteString("-\n")
+	}
+	body := text{
+		zh: fmt.Sprintf("%s，您好：\n\n"+
+			"运维人员（编号 %s）对「%s」（租户 %s）的访问授权 %s %s。\n"+
+			"工单：%s\n原因：%s\n有效期：%s\n\n"+
+			"授权期间，运维人员查看了 %d 条记录，修改了 %d 条记录：\n%s",
+			name, g.OperatorID, t.Name, t.Slug, g.ID, how[0], g.Ticket, g.Reason, window(true), d.Reads, d.Changes, lines.String()),
+		en: fmt.Sprintf("Hello %s,\n\n"+
+			"The access grant %s of operator %s to the data of %s (tenant %s) %s.\n"+
+			"Ticket: %s\nReason: %s\nWindow: %s\n\n"+
+			"Under it the operator viewed %d records and changed %d:\n%s",
+			name, g.ID, g.OperatorID, t.Name, t.Slug, how[1], g.Ticket, g.Reason, window(false), d.Reads, d.Changes, lines.String()),
+	}
+	if d.Omitted > 0 {
+		body.zh += fmt.Sprintf("另有 %d 项未列出。", d.Omitted)
+		body.en += fmt.Sprintf("%d more are not listed here. ", d.Omitted)
+	}
+	body.zh += "\n完整记录见 Haven 的审计日志（操作：support.use）。"
+	body.en += "\nThe audit log in Haven has the complete record (action support.use)."
+	return Mail{To: u.Email, Kind: KindAccessEnded, Subject: subject(l, "运维访问授权已结束：操作摘要", "An operator's access to your data has ended: what was done"), Text: body.in(l)}
 }

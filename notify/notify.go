@@ -168,6 +168,15 @@ func (n *Notifier) AccessRequest(ctx context.Context, t tenant.Tenant, admin ide
 	return n.enqueue(ctx, m.Kind, "email", func(ctx context.Context) error { return n.o.Mailer.SendMail(ctx, m) })
 }
 
+// AccessEnded e-mails one admin the digest of an ended grant.
+func (n *Notifier) AccessEnded(ctx context.Context, t tenant.Tenant, admin identity.User, d supportaccess.Digest) error {
+	if admin.Email == "" {
+		return nil
+	}
+	m := accessEndedMail(n.lang(t, admin), t, admin, d)
+	return n.enqueue(ctx, m.Kind, "email", func(ctx context.Context) error { return n.o.Mailer.SendMail(ctx, m) })
+}
+
 // enqueue runs send in the background with the request's ID but not its
 // cancellation (the response is gone by then), bounded in time and in
 // concurrency. Failures are logged with the request ID.

@@ -26,16 +26,32 @@ type SupportAlerts struct {
 // AccessRequested e-mails the tenant's active admins. Failures are logged:
 // the request stands, and admins also see it in the app.
 func (a SupportAlerts) AccessRequested(ctx context.Context, tid tenant.ID, g supportaccess.Grant) {
+	a.toAdmins(ctx, tid, g.ID, "access request notice", func(t tenant.Tenant, u identity.User) error {
+		return a.Notifier.AccessRequest(ctx, t, u, g)
+	})
+}
+
+// AccessEnded e-mails the tenant's active admins the digest of a grant
+// that ended (supportaccess.EndNotifier).
+func (a SupportAlerts) AccessEnded(ctx context.Context, tid tenant.ID, d supportaccess.Digest) {
+	a.toAdmins(ctx, tid, d.Grant.ID, "access digest", func(t tenant.Tenant, u identity.User) error {
+		return a.Notifier.AccessEnded(ctx, t, u, d)
+	})
+}
+
+// toAdmins calls send for every active admin of the tenant, logging
+// failures (what as the message's name) without the message's content.
+func (a SupportAlerts) toAdmins(ctx context.Context, tid tenant.ID, grantID, what string, send func(tenant.Tenant, identity.User) error) {
 	t, err := a.Directory.Tenant(ctx, tid)
 	if err != nil {
-		a.Log.Error("access request notice: tenant", "tenant_id", tid, "grant_id", g.ID, "err", err)
+		a.Log.Error(what+": tenant", "tenant_id", tid, "grant_id", grantID, "err", err)
 		return
 	}
 	after := ""
 	for {
 		users, err := a.Directory.Users(ctx, tid, after, 200)
 		if err != nil {
-			a.Log.Error("access request notice: admins", "tenant_id", tid, "grant_id", g.ID, "err", err)
+			a.Log.Error(what+": admins", "tenant_id", tid, "grant_id", grantID, "err", err)
 			return
 		}
 		for _, u := range users {
@@ -43,8 +59,8 @@ func (a SupportAlerts) AccessRequested(ctx context.Context, tid tenant.ID, g sup
 			if u.Role != "admin" || u.Status != identity.StatusActive {
 				continue
 			}
-			if err := a.Notifier.AccessRequest(ctx, t, u, g); err != nil {
-				a.Log.Error("access request notice not queued", "tenant_id", tid, "grant_id", g.ID, "err", err)
+			if err := send(t, u); err != nil {
+				a.Log.Error(what+" not queued", "tenant_id", tid, "grant_id", grantID, "err", err)
 			}
 		}
 		if len(users) < 200 {

@@ -299,7 +299,7 @@ func decodeInput(actor tenant.Actor, obj Object, in Values) (map[string]any, err
 			bad[truncate(name, 60)] = "unknown field"
 			continue
 		}
-		if !access.CanWriteField(access.FieldAccess(actor, fl.Policy)) {
+		if !access.CanSetField(actor, fl.Policy) {
 			bad[name] = "you may not change this field"
 			continue
 		}

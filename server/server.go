@@ -178,7 +178,9 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	keyOps.Register(worker)
 	// Operator access grants: the tenant admins' side.
 	support := supportaccess.New(db, func(ctx context.Context, tid tenant.ID) ([]string, error) { return recs.ObjectNames(ctx, tid) }, now)
-	support.SetNotifier(notify.SupportAlerts{Notifier: notifier, Directory: db, Log: log})
+	supportAlerts := notify.SupportAlerts{Notifier: notifier, Directory: db, Log: log}
+	support.SetNotifier(supportAlerts)
+	support.SetDigests(db, supportAlerts)
 	recs.SetJobQueue(keyOps)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: auditLog,
@@ -325,28 +327,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	// Serve returns only after the job worker stopped, so the caller may
 	// close the database then.
 	defer s.startWorker(ctx)()
-	// Periodic checkpoints stop, like the worker, before Serve returns.
-	cpCtx, stopCheckpoints := context.WithCancel(ctx)
-	cpDone := make(chan struct{})
-	go func() {
-		defer close(cpDone)
-		s.checkpointLoop(cpCtx)
-	}()
-	defer func() {
-		stopCheckpoints()
-		<-cpDone
-	}()
-	// So does the daily retention purge.
-	purgeCtx, stopPurge := context.WithCancel(ctx)
-	purgeDone := make(chan struct{})
-	go func() {
-		defer close(purgeDone)
-		s.retentionLoop(purgeCtx)
-	}()
-	defer func() {
-		stopPurge()
-		<-purgeDone
-	}()
+	// Periodic checkpoints, the daily retention purge and the grant-end
+	// digests stop, like the worker, before Serve returns.
+	defer background(ctx, s.checkpointLoop)()
+	defer background(ctx, s.retentionLoop)()
+	defer background(ctx, s.digestLoop)()
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -401,6 +386,43 @@ func (a *App) CheckpointTrails(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// background runs loop until ctx ends or the returned stop is called;
+// stop returns once loop has.
+func background(ctx context.Context, loop func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// digestLoop sends, every minute, the digest of each operator grant that
+// expired (a revocation sends its own at once) until ctx ends.
+func (s *Server) digestLoop(ctx context.Context) {
+	if s.app.Support == nil {
+		return
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.app.Support.SendEndedDigests(ctx); err != nil && ctx.Err() == nil {
+				s.app.Log.Error("sending grant-end digests", "err", err)
+			} else if n > 0 {
+				s.app.Log.Info("sent grant-end digests", "grants", n)
+			}
+		}
+	}
 }
 
 // checkpointLoop runs CheckpointTrails every minute until ctx ends.

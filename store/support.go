@@ -122,3 +122,61 @@ func (db *DB) GrantByID(ctx context.Context, id string) (tenant.ID, supportacces
 	})
 	return tenant.ID(tid), g, err
 }
+
+// CountPendingGrants counts the tenant's requests awaiting a decision,
+// for the admins' in-app notice.
+func (db *DB) CountPendingGrants(ctx context.Context, tid tenant.ID) (int, error) {
+	var n int
+	err := db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		return q.queryRow(ctx, `SELECT COUNT(*) FROM support_grants WHERE tenant_id = ? AND state = ?`,
+			string(tid), string(supportaccess.Pending)).Scan(&n)
+	})
+	return n, err
+}
+
+// GrantsAwaitingDigest lists, across tenants, the grants that were in
+// force or revoked and whose digest has not gone out: a platform read
+// (row-level security allows grants and nothing else of the tenants).
+// Whether an active one has expired by now is the caller's question.
+func (db *DB) GrantsAwaitingDigest(ctx context.Context, limit int) ([]supportaccess.TenantGrant, error) {
+	var out []supportaccess.TenantGrant
+	err := db.inTx(ctx, "", false, func(ctx context.Context, q querier) error {
+		rows, err := q.query(ctx, `SELECT tenant_id, grant_json FROM support_grants
+			WHERE digest_at IS NULL AND state IN (?, ?) ORDER BY updated_at LIMIT ?`,
+			string(supportaccess.Active), string(supportaccess.Revoked), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tid, raw string
+			if err := rows.Scan(&tid, &raw); err != nil {
+				return err
+			}
+			var g supportaccess.Grant
+			if err := json.Unmarshal([]byte(raw), &g); err != nil {
+				return fmt.Errorf("access grant: %w", err)
+			}
+			out = append(out, supportaccess.TenantGrant{TenantID: tenant.ID(tid), Grant: g})
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ClaimGrantDigest marks the grant's digest as sent at; false when
+// another instance claimed it first.
+func (db *DB) ClaimGrantDigest(ctx context.Context, tid tenant.ID, id string, at time.Time) (bool, error) {
+	var claimed bool
+	err := db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		res, err := q.exec(ctx, `UPDATE support_grants SET digest_at = ? WHERE tenant_id = ? AND id = ? AND digest_at IS NULL`,
+			micros(at), string(tid), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		claimed = n == 1
+		return err
+	})
+	return claimed, err
+}

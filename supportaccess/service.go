@@ -32,6 +32,7 @@ type Store interface {
 	Grants(ctx context.Context, tid tenant.ID, limit int) ([]Grant, error)
 	RequiredApprovals(ctx context.Context, tid tenant.ID) (int, error)
 	SetRequiredApprovals(ctx context.Context, tid tenant.ID, n int) error
+	CountPendingGrants(ctx context.Context, tid tenant.ID) (int, error)
 	AppendAudit(ctx context.Context, e audit.Event) error
 }
 
@@ -52,6 +53,10 @@ type Service struct {
 	now      func() time.Time
 	newID    func() string
 	objects  func(ctx context.Context, tid tenant.ID) ([]string, error)
+	// digestStore and ender send the digest when a grant ends; see
+	// SetDigests.
+	digestStore DigestStore
+	ender       EndNotifier
 }
 
 // New returns the service. objects lists a tenant's object names (to
@@ -194,7 +199,31 @@ func (s *Service) Deny(ctx context.Context, actor tenant.Actor, id, statement st
 // Revoke ends an approved or active grant, effective on the operator's
 // next request.
 func (s *Service) Revoke(ctx context.Context, actor tenant.Actor, id, statement string) (Grant, error) {
-	return s.decide(ctx, actor, id, ActionRevoked, Grant.Revoke, statement)
+	g, err := s.decide(ctx, actor, id, ActionRevoked, Grant.Revoke, statement)
+	if err == nil && s.digestStore != nil && s.ender != nil {
+		// The admins hear what was done at once, not at the next sweep;
+		// a failure here leaves the digest to that sweep.
+		_, _ = s.sendDigest(ctx, actor.TenantID, g)
+	}
+	return g, err
+}
+
+// RequiredApprovals returns how many different admins must approve a
+// request (admins).
+func (s *Service) RequiredApprovals(ctx context.Context, actor tenant.Actor) (int, error) {
+	if !access.CanManageSettings(actor) {
+		return 0, apperr.Forbidden()
+	}
+	return s.store.RequiredApprovals(ctx, actor.TenantID)
+}
+
+// PendingCount returns how many requests await the admins' decision, for
+// the notice every admin page shows; zero for anyone else, who has no say.
+func (s *Service) PendingCount(ctx context.Context, actor tenant.Actor) (int, error) {
+	if !access.CanManageSettings(actor) {
+		return 0, nil
+	}
+	return s.store.CountPendingGrants(ctx, actor.TenantID)
 }
 
 // SetRequiredApprovals sets whether one or two admins must approve.

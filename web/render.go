@@ -38,6 +38,9 @@ type Shell struct {
 	CSSPath    string
 	IconPath   string
 	LangOpts   []Option
+	// SupportPending counts operator requests awaiting an admin's
+	// decision: the in-app notice beside the e-mail.
+	SupportPending int
 }
 
 // T translates a key into the page's language.
@@ -102,6 +105,14 @@ func (w *Web) shell(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang La
 			{Label: translate(lang, "nav.users"), Href: "/users", Active: active == "users"},
 			{Label: translate(lang, "nav.audit"), Href: "/audit", Active: active == "audit"},
 			{Label: translate(lang, "nav.settings"), Href: "/settings/security", Active: active == "settings"},
+		}
+		if w.d.Support != nil && active != "support" {
+			// A failure costs only the notice, never the page.
+			if n, err := w.d.Support.PendingCount(r.Context(), rc.actor()); err == nil {
+				s.SupportPending = n
+			} else {
+				w.log.Warn("counting pending support requests", "request_id", httpx.RequestID(r.Context()), "err", err)
+			}
 		}
 	}
 	return s

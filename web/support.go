@@ -31,6 +31,9 @@ type SupportAccess interface {
 	Approve(ctx context.Context, actor tenant.Actor, id, statement string, scope *supportaccess.Scope, duration time.Duration) (supportaccess.Grant, error)
 	Deny(ctx context.Context, actor tenant.Actor, id, statement string) (supportaccess.Grant, error)
 	Revoke(ctx context.Context, actor tenant.Actor, id, statement string) (supportaccess.Grant, error)
+	RequiredApprovals(ctx context.Context, actor tenant.Actor) (int, error)
+	SetRequiredApprovals(ctx context.Context, actor tenant.Actor, n int) error
+	PendingCount(ctx context.Context, actor tenant.Actor) (int, error)
 }
 
 const supportPath = "/settings/support-access"
@@ -39,6 +42,7 @@ func init() {
 	flashKinds["support_approved"] = false
 	flashKinds["support_denied"] = false
 	flashKinds["support_revoked"] = false
+	flashKinds["support_settings"] = false
 }
 
 func (w *Web) registerSupport(mux *http.ServeMux) {
@@ -46,6 +50,7 @@ func (w *Web) registerSupport(mux *http.ServeMux) {
 	mux.Handle("POST "+supportPath+"/{id}/approve", w.authed(w.supportDecide("approve")))
 	mux.Handle("POST "+supportPath+"/{id}/deny", w.authed(w.supportDecide("deny")))
 	mux.Handle("POST "+supportPath+"/{id}/revoke", w.authed(w.supportDecide("revoke")))
+	mux.Handle("POST "+supportPath+"/settings", w.authed(w.supportSettings))
 }
 
 // SupportNavActive reports whether the page is the support access page,
@@ -65,6 +70,11 @@ type SupportPage struct {
 	// Error reports a failed decision whose form is no longer on the page
 	// (another admin decided first and the grant moved on).
 	Error string
+	// RequiredApprovals is the tenant's rule (1 or 2 admins), offered
+	// with a form that changes it.
+	RequiredApprovals int
+	SettingsAction    string
+	SettingsErr       string
 }
 
 // SupportDecisionView is one admin decision as shown.
@@ -161,14 +171,24 @@ func (w *Web) supportPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 }
 
 func (w *Web) renderSupport(rw http.ResponseWriter, r *http.Request, rc *reqCtx, failed *supportForm, status int) {
+	shownSettings := false
 	gs, err := w.d.Support.List(r.Context(), rc.actor())
 	if err != nil {
 		w.fail(rw, r, rc, err)
 		return
 	}
+	n, err := w.d.Support.RequiredApprovals(r.Context(), rc.actor())
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
 	l := rc.lang
-	p := &SupportPage{Shell: w.shell(rw, r, rc, l, translate(l, "support.title"), "support")}
-	shown := false
+	p := &SupportPage{Shell: w.shell(rw, r, rc, l, translate(l, "support.title"), "support"),
+		RequiredApprovals: n, SettingsAction: supportPath + "/settings"}
+	if failed != nil && failed.verb == "settings" {
+		p.SettingsErr, shownSettings = failed.err, true
+	}
+	shown := shownSettings
 	for _, g := range gs {
 		v := w.supportGrantView(rc, g)
 		switch g.State {
@@ -394,4 +414,23 @@ func supportErrMessage(l Lang, err error) (msg string, status int, ok bool) {
 		return translate(l, "support.err.invalid"), http.StatusUnprocessableEntity, true
 	}
 	return "", 0, false
+}
+
+// supportSettings changes how many different admins must approve an
+// operator's request; requests already made keep their number.
+func (w *Web) supportSettings(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !w.supportAllowed(rw, r, rc) {
+		return
+	}
+	n, convErr := strconv.Atoi(r.PostForm.Get("required_approvals"))
+	if convErr != nil || (n != 1 && n != 2) {
+		w.renderSupport(rw, r, rc, &supportForm{verb: "settings", err: translate(rc.lang, "support.err.required")}, http.StatusBadRequest)
+		return
+	}
+	if err := w.d.Support.SetRequiredApprovals(r.Context(), rc.actor(), n); err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	w.setFlash(rw, "support_settings")
+	http.Redirect(rw, r, supportPath, http.StatusSeeOther)
 }

@@ -30,6 +30,7 @@ func TestSupportAccessWeb(t *testing.T) {
 			t.Run("Errors", sf.testErrors)
 			t.Run("DenyAndRevoke", sf.testDenyRevoke)
 			t.Run("AdminOnlyAndCSRF", sf.testAdminOnlyCSRF)
+			t.Run("NoticeAndApprovalRule", sf.testNoticeAndRule)
 		})
 	}
 }
@@ -209,4 +210,43 @@ func (sf supportFixture) testAdminOnlyCSRF(t *testing.T) {
 	// The Chinese page has every string.
 	a.lang = "zh-CN"
 	wantContains(t, a.get(supportPage), "支持访问", "待处理的申请")
+}
+
+// testNoticeAndRule: admins see pending requests announced on every page
+// (sales never), and set the two-admin rule, which only admins can, with
+// CSRF, and only to 1 or 2.
+func (sf supportFixture) testNoticeAndRule(t *testing.T) {
+	g := sf.request(t, "TCK-5005", false)
+	a := sf.admin(t)
+	home := a.get("/")
+	wantContains(t, home, `id="support-notice"`, "await your decision", `href="`+supportPage+`"`)
+	// Not on the page it points to.
+	wantNotContains(t, a.get(supportPage), `id="support-notice"`)
+	s := newBrowser(t, sf.srv.URL)
+	wantPath(t, s.login(sf.tn.Slug, "sam@helpdesk.example.com", testserver.AdminPassword), "/")
+	wantNotContains(t, s.get("/"), `id="support-notice"`)
+
+	settings := supportPage + "/settings"
+	wantContains(t, a.get(supportPage), `id="support-settings"`, `value="1" checked`)
+	p := a.submit(supportPage, settings, url.Values{"required_approvals": {"3"}})
+	wantStatus(t, p, http.StatusBadRequest)
+	wantContains(t, p, `id="support-settings-err"`, "Choose one or two administrators.")
+	p = a.post(settings, url.Values{"required_approvals": {"2"}})
+	wantStatus(t, p, http.StatusForbidden) // no CSRF token
+	token := csrfToken(t, s.get("/").Body)
+	wantStatus(t, s.post(settings, url.Values{"csrf_token": {token}, "required_approvals": {"2"}}), http.StatusForbidden)
+	if n, _ := sf.srv.App.Support.RequiredApprovals(context.Background(), sf.adminActor()); n != 1 {
+		t.Fatalf("refused posts changed the rule to %d", n)
+	}
+	p = a.submit(supportPage, settings, url.Values{"required_approvals": {"2"}})
+	wantContains(t, p, "The approval rule has been saved.", `value="2" checked`)
+	// A request made now needs two admins; the one made before keeps one.
+	if got := sf.request(t, "TCK-5006", false); got.RequiredApprovals != 2 {
+		t.Fatalf("new request needs %d approvals", got.RequiredApprovals)
+	}
+	if got := sf.grant(t, g.ID); got.RequiredApprovals != 1 {
+		t.Fatalf("earlier request now needs %d approvals", got.RequiredApprovals)
+	}
+	a.lang = "zh-CN"
+	wantContains(t, a.get("/"), "个运维访问申请等待您审批")
 }
