@@ -101,6 +101,7 @@ type Store interface {
 	TouchOperatorSession(ctx context.Context, id string, at time.Time) error
 	RevokeOperatorSession(ctx context.Context, id string, at time.Time) error
 	RevokeOperatorSessions(ctx context.Context, operatorID, except string, at time.Time) error
+	DeactivateOperator(ctx context.Context, id string, at time.Time) (bool, error)
 	Tenants(ctx context.Context) ([]tenant.Tenant, error)
 	TenantCounts(ctx context.Context, tid tenant.ID) (TenantCounts, error)
 }

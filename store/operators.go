@@ -196,3 +196,19 @@ func (db *DB) TenantCounts(ctx context.Context, tid tenant.ID) (operators.Tenant
 	})
 	return c, err
 }
+
+// DeactivateOperator marks the operator deactivated at; false when they
+// already were.
+func (db *DB) DeactivateOperator(ctx context.Context, id string, at time.Time) (bool, error) {
+	var done bool
+	err := db.inTx(ctx, platformTx, true, func(ctx context.Context, q querier) error {
+		res, err := q.exec(ctx, `UPDATE operators SET deactivated_at = ? WHERE id = ? AND deactivated_at IS NULL`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		done = n == 1
+		return err
+	})
+	return done, err
+}

@@ -7,18 +7,54 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/havencrm/haven/audit"
 	"github.com/havencrm/haven/operators"
 	"github.com/havencrm/haven/server"
 )
 
-// operatorCmd runs the operator-realm commands: only "create" so far.
+// operatorCmd runs the operator-realm commands.
 func operatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) < 1 || args[0] != "create" {
-		return fmt.Errorf("%w: haven operator create --email EMAIL --name NAME --role support|sre|security [--json]", errUsage)
+	const usage = "haven operator create --email EMAIL --name NAME --role support|sre|security [--json]\n" +
+		"       haven operator deactivate --email EMAIL --reason TEXT"
+	if len(args) < 1 {
+		return fmt.Errorf("%w: %s", errUsage, usage)
 	}
-	return operatorCreate(ctx, args[1:], stdout, stderr, getenv)
+	switch args[0] {
+	case "create":
+		return operatorCreate(ctx, args[1:], stdout, stderr, getenv)
+	case "deactivate":
+		return operatorDeactivate(ctx, args[1:], stdout, stderr, getenv)
+	}
+	return fmt.Errorf("%w: %s", errUsage, usage)
+}
+
+// operatorDeactivate removes an operator: sessions end at once and
+// sign-in is refused, so grants they hold reach nothing.
+func operatorDeactivate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("haven operator deactivate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the operator's e-mail")
+	reason := fs.String("reason", "", "why, recorded in the platform audit trail")
+	cfg, err := parse(fs, args, getenv, keySettings...)
+	if err != nil {
+		return err
+	}
+	if *email == "" || strings.TrimSpace(*reason) == "" {
+		return fmt.Errorf("%w: --email and --reason are required", errUsage)
+	}
+	app, err := server.OpenApp(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	o, err := app.Operators.Deactivate(ctx, *email, *reason, audit.SystemActor("haven operator deactivate", keysOperator()))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Operator %s deactivated: their sessions ended and they can no longer sign in.\n", o.Email)
+	return nil
 }
 
 // operatorCreate makes an operator and prints the one-time password and

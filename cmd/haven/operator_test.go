@@ -7,9 +7,13 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/havencrm/haven/audit"
 	"github.com/havencrm/haven/internal/testdb"
+	"github.com/havencrm/haven/operators"
 	"github.com/havencrm/haven/server"
 )
 
@@ -101,4 +105,78 @@ func openForTest(t *testing.T, dbArgs []string) *server.App {
 	}
 	t.Cleanup(func() { app.Close() })
 	return app
+}
+
+func TestOperatorDeactivate(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			dir := t.TempDir()
+			dbArgs := []string{"--data", dir}
+			if engine == "postgres" {
+				dbArgs = append(dbArgs, "--database-url", testdb.NewPostgresDatabase(t))
+			}
+			ctx := context.Background()
+			var out, errOut bytes.Buffer
+			create := append([]string{"operator", "create", "--email", "leaver@vendor.example.com", "--name", "Lee Ver", "--role", "support", "--json"}, dbArgs...)
+			if err := run(ctx, append(create, fastHashing()...), &out, &errOut, env(nil)); err != nil {
+				t.Fatalf("operator create: %v (stderr %s)", err, errOut.String())
+			}
+			var cred map[string]string
+			if err := json.Unmarshal(out.Bytes(), &cred); err != nil {
+				t.Fatal(err)
+			}
+			app := openForTest(t, dbArgs)
+			code, err := totp.GenerateCode(cred["totp_secret"], time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, err := app.Operators.Login(ctx, operators.LoginInput{Email: cred["email"], Password: cred["one_time_password"], TOTP: code})
+			if err != nil {
+				t.Fatalf("sign-in before: %v", err)
+			}
+			deactivate := append([]string{"operator", "deactivate", "--email", "Leaver@Vendor.example.com"}, dbArgs...)
+			if err := run(ctx, deactivate, &out, &errOut, env(nil)); err == nil || exitCode(err) != 2 {
+				t.Fatalf("without a reason: %v", err)
+			}
+			out.Reset()
+			if err := run(ctx, append(deactivate, "--reason", "left the company"), &out, &errOut, env(nil)); err != nil {
+				t.Fatalf("deactivate: %v (stderr %s)", err, errOut.String())
+			}
+			if !strings.Contains(out.String(), "leaver@vendor.example.com deactivated") {
+				t.Fatalf("output %q", out.String())
+			}
+			// The live session ends at once, and no sign-in works any more.
+			if _, err := app.Operators.Authenticate(ctx, sess.Token); err == nil {
+				t.Fatal("a deactivated operator's session still authenticates")
+			}
+			code, _ = totp.GenerateCode(cred["totp_secret"], time.Now().Add(30*time.Second))
+			if _, err := app.Operators.Login(ctx, operators.LoginInput{Email: cred["email"], Password: cred["one_time_password"], TOTP: code}); err == nil {
+				t.Fatal("a deactivated operator signed in")
+			}
+			err = run(ctx, append(deactivate, "--reason", "again"), &out, &errOut, env(nil))
+			if err == nil || !strings.Contains(oneLine(err), "already deactivated") {
+				t.Fatalf("second deactivation: %v", err)
+			}
+			err = run(ctx, append([]string{"operator", "deactivate", "--email", "nobody@vendor.example.com", "--reason", "x"}, dbArgs...), &out, &errOut, env(nil))
+			if err == nil || exitCode(err) == 0 || !strings.Contains(oneLine(err), "not found") {
+				t.Fatalf("unknown operator: %v", err)
+			}
+			evs, err := app.DB.AuditEventsAfter(ctx, audit.PlatformTrail, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range evs {
+				if e.Action == "operator.deactivate" {
+					n++
+					if e.ObjectName != cred["email"] || e.Changes["reason"].After != "left the company" || !strings.Contains(e.ActorName, "haven operator deactivate") {
+						t.Errorf("operator.deactivate event %+v", e)
+					}
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d operator.deactivate events", n)
+			}
+		})
+	}
 }
