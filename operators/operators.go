@@ -102,6 +102,10 @@ type Store interface {
 	RevokeOperatorSession(ctx context.Context, id string, at time.Time) error
 	RevokeOperatorSessions(ctx context.Context, operatorID, except string, at time.Time) error
 	DeactivateOperator(ctx context.Context, id string, at time.Time) (bool, error)
+	// IPFailures and AddIPFailure count failed sign-ins per client
+	// address (the key "ops:" + address) within a window.
+	IPFailures(ctx context.Context, ip string, since time.Time) (int, error)
+	AddIPFailure(ctx context.Context, ip string, at, windowStart time.Time) (int, error)
 	Tenants(ctx context.Context) ([]tenant.Tenant, error)
 	TenantCounts(ctx context.Context, tid tenant.ID) (TenantCounts, error)
 }

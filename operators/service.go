@@ -37,6 +37,12 @@ const (
 	// LockAfter failed sign-ins lock an operator for LockFor.
 	LockAfter = 5
 	LockFor   = 15 * time.Minute
+	// AddressLimit failed sign-ins from one client address within
+	// AddressWindow, across every operator e-mail, refuse that address
+	// until the window ends: a spray over many operator accounts locks
+	// none of them but stops all the same.
+	AddressLimit  = 20
+	AddressWindow = time.Hour
 
 	// MinPasswordLength is the operators' minimum, above the tenants'
 	// default: these accounts reach every tenant's metadata.
@@ -58,6 +64,7 @@ const (
 	reasonReplay      = "replayed_code"
 	reasonLocked      = "locked"
 	reasonDeactivated = "deactivated"
+	reasonAddress     = "address_limited"
 )
 
 // Service runs the operator realm.
@@ -198,6 +205,21 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		}
 		return LoginResult{}, answer
 	}
+	now := s.now().UTC()
+	// Operator addresses count apart from the tenants' sign-ins, which
+	// share the table but not the key.
+	addr := ""
+	if in.IP != "" {
+		addr = "ops:" + in.IP
+		n, err := s.store.IPFailures(ctx, addr, now.Add(-AddressWindow))
+		if err != nil {
+			return LoginResult{}, err
+		}
+		if n >= AddressLimit {
+			return fail(nil, reasonAddress, addressLimited())
+		}
+	}
+	fail = countAddress(ctx, s.store, addr, now, fail)
 	if len(in.Password) > identity.MaxPasswordBytes || len(email) > 254 {
 		s.hasher.VerifyDummy("")
 		return fail(nil, reasonMissing, apperr.InvalidCredentials())
@@ -210,7 +232,6 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	case err != nil:
 		return LoginResult{}, err
 	}
-	now := s.now().UTC()
 	if o.DeactivatedAt != nil {
 		s.hasher.VerifyDummy(in.Password)
 		return fail(&o, reasonDeactivated, apperr.InvalidCredentials())
@@ -265,6 +286,28 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		return LoginResult{}, apperr.Internal(err)
 	}
 	return LoginResult{Token: token, ExpiresAt: sess.ExpiresAt, MustChangePassword: o.MustChangePassword, Operator: o}, nil
+}
+
+// countAddress wraps fail so that every refused sign-in also counts
+// against the client address (none when addr is empty).
+func countAddress(ctx context.Context, st Store, addr string, now time.Time,
+	fail func(*Operator, string, error) (LoginResult, error)) func(*Operator, string, error) (LoginResult, error) {
+	if addr == "" {
+		return fail
+	}
+	return func(o *Operator, reason string, answer error) (LoginResult, error) {
+		if _, err := st.AddIPFailure(ctx, addr, now, now.Add(-AddressWindow)); err != nil {
+			return LoginResult{}, err
+		}
+		return fail(o, reason, answer)
+	}
+}
+
+// addressLimited answers a sign-in from an address that failed too often.
+func addressLimited() *apperr.Error {
+	return &apperr.Error{Kind: apperr.KindRateLimited, Code: apperr.CodeRateLimited,
+		Message: "too many failed sign-ins from this address; try again later",
+		Details: map[string]any{"retry_after_seconds": int64(AddressWindow / time.Second)}}
 }
 
 // checkCode verifies a TOTP code against the current step and one step
