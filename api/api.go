@@ -180,6 +180,9 @@ type Deps struct {
 	// AuditSettings reads and changes the audit retention period (nil:
 	// not wired).
 	AuditSettings AuditSettingsService
+
+	// Changes is the change feed (nil: not wired).
+	Changes ChangeFeed
 }
 
 // API is the JSON API.
@@ -229,6 +232,7 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.jobRoutes()...)
 	routes = append(routes, a.auditChainRoutes()...)
 	routes = append(routes, a.auditSettingsRoutes()...)
+	routes = append(routes, a.changeRoutes()...)
 	return routes
 }
 

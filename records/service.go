@@ -59,6 +59,9 @@ const (
 	SortCreatedAt = "created_at"
 	SortUpdatedAt = "updated_at"
 	SortName      = "name"
+	// SortID walks records by their time-ordered IDs (the primary key):
+	// the full walk backups and mirrors take, one index range per page.
+	SortID = "id"
 )
 
 // FieldFilter is one equality filter on a field: on its plain JSON value
@@ -782,7 +785,7 @@ func buildSpec(actor tenant.Actor, obj Object, q ListQuery) (ListSpec, error) {
 			return ListSpec{}, apperr.Invalid("cannot sort by name: names of this object are masked for you")
 		}
 		spec.SortColumn = name
-	case SortCreatedAt, SortUpdatedAt:
+	case SortCreatedAt, SortUpdatedAt, SortID:
 		spec.SortColumn = name
 	default:
 		fl, ok := obj.Field(name)
@@ -888,7 +891,7 @@ func normalizeCursorValue(c *Cursor, spec ListSpec) error {
 			return bad
 		}
 		c.Value = int64(f)
-	case spec.SortColumn == SortName || spec.SortKind == KindText:
+	case spec.SortColumn == SortName || spec.SortColumn == SortID || spec.SortKind == KindText:
 		if _, ok := c.Value.(string); !ok {
 			return bad
 		}

@@ -249,6 +249,7 @@ func (a *App) Handler() (http.Handler, error) {
 		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings, Protection: a.Records, Keys: a.KeyOps, Attachments: a.Attachments, SupportAccess: a.Support,
 		Jobs: a.Jobs, AuditSettings: a.AuditRetention, AuditChain: a.Audit,
+		Changes: records.NewFeed(a.DB, a.Records),
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/records"
@@ -192,9 +193,11 @@ func (db *DB) InsertRecord(ctx context.Context, tid tenant.ID, r records.Record)
 		return err
 	}
 	return db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
-		_, err := q.exec(ctx, `INSERT INTO records (tenant_id, `+recordCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			string(tid), r.ID, r.Object, r.Version, r.OwnerID, r.Name, string(fields), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy)
-		return err
+		if _, err := q.exec(ctx, `INSERT INTO records (tenant_id, `+recordCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			string(tid), r.ID, r.Object, r.Version, r.OwnerID, r.Name, string(fields), micros(r.CreatedAt), micros(r.UpdatedAt), r.CreatedBy, r.UpdatedBy); err != nil {
+			return err
+		}
+		return db.appendChange(ctx, q, tid, records.ChangeCreate, r.Object, r.ID, r.UpdatedAt)
 	})
 }
 
@@ -213,7 +216,7 @@ func (db *DB) UpdateRecord(ctx context.Context, tid tenant.ID, r records.Record)
 		} else if err != nil {
 			return err
 		}
-		return nil
+		return db.appendChange(ctx, q, tid, records.ChangeUpdate, r.Object, r.ID, r.UpdatedAt)
 	})
 }
 
@@ -227,8 +230,12 @@ func (db *DB) DeleteRecord(ctx context.Context, tid tenant.ID, object, id string
 		} else if err != nil {
 			return err
 		}
-		_, err = q.exec(ctx, `DELETE FROM record_index WHERE tenant_id = ? AND object = ? AND record_id = ?`, string(tid), object, id)
-		return err
+		if _, err := q.exec(ctx, `DELETE FROM record_index WHERE tenant_id = ? AND object = ? AND record_id = ?`, string(tid), object, id); err != nil {
+			return err
+		}
+		// The store is not handed the transaction's clock here; the time
+		// of a change is informational (the feed is ordered by seq).
+		return db.appendChange(ctx, q, tid, records.ChangeDelete, object, id, time.Now())
 	})
 }
 
@@ -259,7 +266,7 @@ func toJSONKind(k records.ValueKind) jsonKind {
 // without the field still have a total order for keyset pagination.
 func (db *DB) sortExpr(spec records.ListSpec) (string, []any, error) {
 	switch spec.SortColumn {
-	case records.SortCreatedAt, records.SortUpdatedAt, records.SortName:
+	case records.SortCreatedAt, records.SortUpdatedAt, records.SortName, records.SortID:
 		return spec.SortColumn, nil, nil
 	case "":
 	default:
@@ -373,7 +380,7 @@ func normalizeSortValue(v any, spec records.ListSpec) any {
 	switch spec.SortColumn {
 	case records.SortCreatedAt, records.SortUpdatedAt:
 		return toInt64(v)
-	case records.SortName:
+	case records.SortName, records.SortID:
 		return v
 	}
 	switch spec.SortKind {
@@ -448,7 +455,8 @@ func insertRecordIndex(ctx context.Context, q querier, tid tenant.ID, object, id
 
 // RewriteRecordFields replaces a record's stored field values without
 // making a new version: re-encryption changes the form of values, not
-// the values. It reports false when the record changed or went away
+// the values, so it appends no change-feed event (a mirror holds the
+// values, which stay the same). It reports false when the record changed or went away
 // since it was read, in which case the writer already stored the form
 // the field's current settings ask for.
 func (db *DB) RewriteRecordFields(ctx context.Context, tid tenant.ID, object, id string, version int64, fields map[string]any) (bool, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/identity"
+	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/tenant"
 )
 
@@ -81,6 +82,11 @@ func (db *DB) TransferRecords(ctx context.Context, tid tenant.ID, from, to, by s
 		}
 		if int(n) != len(out) {
 			return fmt.Errorf("transfer records: listed %d, updated %d", len(out), n)
+		}
+		for _, r := range out {
+			if err := db.appendChange(ctx, q, tid, records.ChangeUpdate, r.Object, r.ID, at); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -45,6 +45,7 @@ Usage:
   haven audit export --tenant SLUG [--out FILE]
   haven audit keys [--rotate]
   haven audit report --since YYYY-MM-DD [--until YYYY-MM-DD] [--json]
+  haven mirror --url URL --token TOKEN --to sqlite:///PATH|postgres://...
   haven version
 
 Run "haven COMMAND -h" for the options of a command. Every option can also
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		// verify, export and keys (audit.go); "report" summarizes the
 		// platform trail (report.go).
 		return auditCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "mirror":
+		return mirrorCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "haven "+buildVersion())
 		return nil
