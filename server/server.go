@@ -27,6 +27,7 @@ import (
 	"github.com/havencrm/haven/notify"
 	"github.com/havencrm/haven/operators"
 	"github.com/havencrm/haven/opsapi"
+	"github.com/havencrm/haven/opsweb"
 	"github.com/havencrm/haven/provision"
 	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/store"
@@ -263,6 +264,10 @@ func (a *App) Handler() (http.Handler, error) {
 	ui.Register(mux)
 	opsapi.New(opsapi.Deps{Operators: a.Operators, Support: a.Support, Grants: a.DB, Tenants: a.DB, Records: a.Records,
 		Log: a.Log, MaxBodyBytes: a.Config.MaxBodyBytes}).Register(mux)
+	// The operator console (/ops) makes the same decisions with the same
+	// services as the operator API.
+	opsweb.New(opsweb.Deps{Operators: a.Operators, Support: a.Support, Grants: a.DB, Tenants: a.DB, Records: a.Records, Schema: a.DB,
+		Log: a.Log, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes, Now: a.now}).Register(mux)
 	return httpx.Chain(mux,
 		a.metrics.instrument,
 		httpx.TrustProxies(a.Config.TrustedProxies.Prefixes()),

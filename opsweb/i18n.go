@@ -1,0 +1,374 @@
+package opsweb
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Language choice works as in the tenant UI (package web): an explicit
+// choice in the "lang" cookie, then the best Accept-Language entry, then
+// English. The cookie is shared with the tenant UI on purpose: it holds
+// only "en" or "zh-CN", and one choice per browser is what people expect.
+
+// Lang is a console language.
+type Lang int
+
+const (
+	LangEN Lang = iota
+	LangZH
+)
+
+// Tag is the BCP 47 tag, used in <html lang> and the lang cookie.
+func (l Lang) Tag() string {
+	if l == LangZH {
+		return "zh-CN"
+	}
+	return "en"
+}
+
+const langCookie = "lang"
+
+func parseLangTag(s string) (Lang, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "zh" || strings.HasPrefix(s, "zh-"):
+		return LangZH, true
+	case s == "en" || strings.HasPrefix(s, "en-"):
+		return LangEN, true
+	}
+	return LangEN, false
+}
+
+func requestLang(r *http.Request) Lang {
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l, ok := parseLangTag(c.Value); ok {
+			return l
+		}
+	}
+	return acceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+func acceptLanguage(header string) Lang {
+	type cand struct {
+		lang Lang
+		q    float64
+	}
+	var cands []cand
+	for i, part := range strings.Split(header, ",") {
+		if i > 32 {
+			break
+		}
+		tag, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				continue
+			}
+			q = f
+		}
+		if q <= 0 {
+			continue
+		}
+		if l, ok := parseLangTag(tag); ok {
+			cands = append(cands, cand{l, q})
+		}
+	}
+	if len(cands) == 0 {
+		return LangEN
+	}
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].q > cands[b].q })
+	return cands[0].lang
+}
+
+// translate returns the message for key in lang; a missing key renders
+// visibly so tests catch it.
+func translate(l Lang, key string, args ...any) string {
+	m, ok := catalog[key]
+	if !ok {
+		return "⟦" + key + "⟧"
+	}
+	s := m[0]
+	if l == LangZH {
+		s = m[1]
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// translateOr translates key, or returns fallback for keys the catalog
+// does not know (a custom object, a state added later).
+func translateOr(l Lang, key, fallback string) string {
+	if _, ok := catalog[key]; !ok {
+		return fallback
+	}
+	return translate(l, key)
+}
+
+// catalog holds every console string: key → {English, Simplified Chinese}.
+var catalog = map[string][2]string{
+	"app.name":        {"Haven operator console", "Haven 运维控制台"},
+	"a11y.skip":       {"Skip to content", "跳到正文"},
+	"nav.main":        {"Console", "控制台"},
+	"nav.tenants":     {"Tenants", "租户"},
+	"nav.requests":    {"My access requests", "我的访问申请"},
+	"nav.new_request": {"Request access", "申请访问"},
+	"nav.language":    {"Language", "语言"},
+	"nav.logout":      {"Sign out", "退出"},
+	"nav.signed_in":   {"Signed in as", "当前登录"},
+	"lang.en":         {"English", "English"},
+	"lang.zh":         {"中文", "中文"},
+	"footer.promise":  {"Operators reach tenant data only under a grant the tenant approved in writing; every read lands in the tenant's audit log.", "运维人员仅能在租户书面批准的授权下访问租户数据；每次读取都会记入租户的审计日志。"},
+	"footer.tz":       {"Times are shown in UTC.", "时间以 UTC 显示。"},
+
+	"role.support":  {"Support", "技术支持"},
+	"role.sre":      {"SRE", "运维工程师"},
+	"role.security": {"Security", "安全官"},
+
+	"flash.signed_out":       {"You have signed out.", "您已退出。"},
+	"flash.session_ended":    {"Your session has ended. Please sign in again.", "会话已结束，请重新登录。"},
+	"flash.password_changed": {"Your password was changed.", "密码已修改。"},
+	"flash.requested":        {"Your request was sent to the tenant's admins.", "申请已发送给租户管理员。"},
+
+	"login.title":     {"Operator sign-in", "运维人员登录"},
+	"login.heading":   {"Operator sign-in", "运维人员登录"},
+	"login.subtitle":  {"For the vendor's staff. Tenant users sign in at the tenant sign-in page.", "仅供服务商员工使用。租户用户请在租户登录页登录。"},
+	"login.email":     {"E-mail", "邮箱"},
+	"login.password":  {"Password", "密码"},
+	"login.totp":      {"Authenticator code", "动态验证码"},
+	"login.totp_hint": {"The 6-digit code from your authenticator app; each code works once.", "身份验证器中的 6 位数字；每个验证码只能使用一次。"},
+	"login.submit":    {"Sign in", "登录"},
+	"login.invalid":   {"The e-mail, password or authenticator code is not correct.", "邮箱、密码或动态验证码不正确。"},
+	"login.missing":   {"Enter your e-mail, password and authenticator code.", "请输入邮箱、密码和动态验证码。"},
+	"login.locked":    {"This account is locked after too many failed sign-ins. Try again later.", "登录失败次数过多，账号已锁定，请稍后再试。"},
+	"login.rate":      {"Too many attempts. Try again later.", "尝试次数过多，请稍后再试。"},
+	"login.note":      {"Operator sign-ins are recorded in the platform audit trail.", "运维人员的登录会记入平台审计日志。"},
+
+	"password.title":    {"Change your password", "修改密码"},
+	"password.forced":   {"Replace your one-time password before you continue.", "请先替换一次性密码再继续。"},
+	"password.current":  {"Current password", "当前密码"},
+	"password.new":      {"New password", "新密码"},
+	"password.confirm":  {"Repeat the new password", "再次输入新密码"},
+	"password.submit":   {"Change password", "修改密码"},
+	"password.required": {"Required.", "必填。"},
+	"password.mismatch": {"The two new passwords differ.", "两次输入的新密码不一致。"},
+	"password.wrong":    {"The current password is not correct.", "当前密码不正确。"},
+	"password.policy":   {"The new password does not meet the rules:", "新密码不符合规则："},
+	"password.hint":     {"At least 12 characters.", "至少 12 个字符。"},
+
+	"dash.title":       {"Tenants", "租户"},
+	"dash.subtitle":    {"Metadata only: no tenant data is shown here. To read records, request access and wait for the tenant's written approval.", "此处仅显示元数据，不含租户数据。如需查看记录，请申请访问并等待租户书面批准。"},
+	"dash.name":        {"Tenant", "租户"},
+	"dash.slug":        {"Slug", "标识"},
+	"dash.status":      {"Status", "状态"},
+	"dash.users":       {"Users", "用户数"},
+	"dash.records":     {"Records", "记录数"},
+	"dash.contract":    {"Contract ends", "合同到期"},
+	"dash.created":     {"Created", "创建时间"},
+	"dash.no_contract": {"open-ended", "无固定期限"},
+	"dash.request":     {"Request access", "申请访问"},
+	"dash.none":        {"There are no tenants.", "暂无租户。"},
+	"dash.active":      {"Your active grants", "您当前有效的授权"},
+	"dash.active_none": {"You have no active grant.", "您当前没有有效的授权。"},
+
+	"status.active":    {"active", "正常"},
+	"status.suspended": {"suspended", "已暂停"},
+	"status.grace":     {"grace period", "宽限期"},
+	"status.closed":    {"closed", "已关闭"},
+	"status.purged":    {"purged", "已清除"},
+
+	"req.new_title":       {"Request access to a tenant", "申请访问租户"},
+	"req.new_subtitle":    {"The tenant's admins are notified and must approve in writing. They may narrow the scope or shorten the window.", "租户管理员会收到通知，并须书面批准；他们可以缩小范围或缩短时长。"},
+	"req.tenant":          {"Tenant", "租户"},
+	"req.tenant_choose":   {"Choose a tenant", "请选择租户"},
+	"req.kind":            {"Kind", "类型"},
+	"req.reason":          {"Reason", "原因"},
+	"req.reason_hint":     {"What you need to look at and why; the tenant's admins read this.", "需要查看的内容及原因；租户管理员会看到此说明。"},
+	"req.ticket":          {"Ticket reference", "工单号"},
+	"req.objects":         {"Objects", "对象"},
+	"req.custom":          {"Custom objects", "自定义对象"},
+	"req.custom_hint":     {"API names, separated by commas.", "API 名称，用逗号分隔。"},
+	"req.access":          {"Access", "权限"},
+	"req.read":            {"Read-only", "只读"},
+	"req.read_write":      {"Read and write", "读写"},
+	"req.hours":           {"Duration (hours, at most 72)", "时长（小时，最多 72）"},
+	"req.submit":          {"Send request", "提交申请"},
+	"req.failed":          {"The request was not accepted:", "申请未被接受："},
+	"req.err_required":    {"Required.", "必填。"},
+	"req.err_tenant":      {"Choose a tenant that exists.", "请选择存在的租户。"},
+	"req.err_objects":     {"Choose at least one object.", "请至少选择一个对象。"},
+	"req.err_hours":       {"Enter a number of hours greater than 0 and at most 72.", "请输入大于 0 且不超过 72 的小时数。"},
+	"req.err_custom":      {"Use API names: lower-case letters, digits and underscores.", "请使用 API 名称：小写字母、数字和下划线。"},
+	"req.list_title":      {"My access requests", "我的访问申请"},
+	"req.list_subtitle":   {"Every request you made, in every tenant, as it stands now.", "您在所有租户中提交的申请及其当前状态。"},
+	"req.none":            {"You have made no request yet.", "您还没有提交过申请。"},
+	"req.state":           {"State", "状态"},
+	"req.scope":           {"Scope", "范围"},
+	"req.window":          {"Window", "时间窗口"},
+	"req.requested_at":    {"Requested", "申请时间"},
+	"req.requested_scope": {"Requested scope", "申请的范围"},
+	"req.granted_scope":   {"Granted scope", "批准的范围"},
+	"req.requested_hours": {"Requested duration", "申请的时长"},
+	"req.hours_n":         {"%s h", "%s 小时"},
+	"req.from_until":      {"%s – %s", "%s 至 %s"},
+	"req.approvals":       {"Approvals", "批准"},
+	"req.approvals_n":     {"%d of %d", "%d / %d"},
+	"req.statement":       {"Written statement", "书面声明"},
+	"req.approved_at":     {"Approved", "批准于"},
+	"req.denied_at":       {"Denied", "拒绝于"},
+	"req.revoked_at":      {"Revoked", "撤销于"},
+	"req.ended":           {"Ended", "结束于"},
+	"req.open":            {"Open records", "查看记录"},
+	"req.detail":          {"Details", "详情"},
+	"req.detail_title":    {"Access request", "访问申请"},
+	"req.back":            {"All my requests", "全部申请"},
+
+	"state.pending":         {"pending", "待批准"},
+	"state.awaiting_second": {"approved, awaiting a second admin", "已批准，待第二位管理员批准"},
+	"state.approved":        {"approved", "已批准"},
+	"state.denied":          {"denied", "已拒绝"},
+	"state.active":          {"active", "生效中"},
+	"state.expired":         {"expired", "已过期"},
+	"state.revoked":         {"revoked", "已撤销"},
+	"state.withdrawn":       {"withdrawn", "已撤回"},
+
+	"kind.support":  {"support", "技术支持"},
+	"kind.restore":  {"restore from backup", "从备份恢复"},
+	"kind.data_fix": {"data fix", "数据修复"},
+
+	"object.account":     {"Accounts", "客户"},
+	"object.contact":     {"Contacts", "联系人"},
+	"object.lead":        {"Leads", "线索"},
+	"object.opportunity": {"Opportunities", "商机"},
+	"object.activity":    {"Activities", "活动"},
+
+	"rec.grant_note":  {"Read under grant %s, until %s. Every page you open here is recorded in %s's audit log.", "依据授权 %s 读取，有效期至 %s。您在此打开的每个页面都会记入 %s 的审计日志。"},
+	"rec.name":        {"Name", "名称"},
+	"rec.updated":     {"Updated", "更新时间"},
+	"rec.created":     {"Created", "创建时间"},
+	"rec.version":     {"Version", "版本"},
+	"rec.id":          {"ID", "ID"},
+	"rec.none":        {"No records.", "暂无记录。"},
+	"rec.next":        {"Next page", "下一页"},
+	"rec.first":       {"First page", "第一页"},
+	"rec.masked":      {"masked", "已脱敏"},
+	"rec.masked_note": {"Protected fields stay masked for operators; encrypted values are never decrypted for you.", "受保护字段对运维人员始终脱敏显示；加密值不会为您解密。"},
+	"rec.fields":      {"Fields", "字段"},
+	"rec.system":      {"System", "系统信息"},
+	"rec.back":        {"Back to the list", "返回列表"},
+	"rec.yes":         {"yes", "是"},
+	"rec.no":          {"no", "否"},
+
+	"refused.title": {"No access", "无访问权限"},
+	"refused.text":  {"You have no active grant that covers this. Access to a tenant's data needs a grant its admin approved in writing; a grant ends when it is revoked or its window passes.", "您没有覆盖此内容的有效授权。访问租户数据需要其管理员书面批准的授权；授权被撤销或到期后即失效。"},
+	"refused.ask":   {"Request access", "申请访问"},
+
+	"error.400.title":  {"Bad request", "请求无效"},
+	"error.400.text":   {"The request could not be understood.", "无法处理该请求。"},
+	"error.404.title":  {"Not found", "未找到"},
+	"error.404.text":   {"There is nothing here.", "此处没有内容。"},
+	"error.409.title":  {"Conflict", "冲突"},
+	"error.409.text":   {"Something changed meanwhile. Reload and try again.", "内容已被更改，请刷新后重试。"},
+	"error.413.title":  {"Too large", "内容过大"},
+	"error.413.text":   {"The submitted form is too large.", "提交的表单过大。"},
+	"error.500.title":  {"Something went wrong", "出错了"},
+	"error.500.text":   {"The error was logged. Quote the request ID when you report it.", "错误已记录。报告问题时请提供请求 ID。"},
+	"error.csrf.title": {"Form expired", "表单已失效"},
+	"error.csrf.text":  {"The form could not be verified. Go back, reload the page and try again.", "无法验证该表单。请返回并刷新页面后重试。"},
+	"error.request_id": {"Request ID", "请求 ID"},
+	"error.home":       {"Back to the console", "返回控制台"},
+	"error.login":      {"Sign in", "登录"},
+}
+
+// Shell is what the layout of every page shows; each page's view model
+// embeds it.
+type Shell struct {
+	Lang         Lang
+	Title        string
+	CSRF         string
+	Path         string // where the language switch returns to
+	Authed       bool
+	Restricted   bool // signed in but must change the password first
+	OperatorName string
+	OperatorRole string
+	RoleLabel    string
+	Nav          []NavItem
+	Flash        string
+	FlashError   bool
+	LangOpts     []Option
+}
+
+// T translates a key into the page's language.
+func (s *Shell) T(key string, args ...any) string { return translate(s.Lang, key, args...) }
+
+// NavItem is one link of the side navigation.
+type NavItem struct {
+	Label  string
+	Href   string
+	Active bool
+}
+
+// Option is one choice of a select or a radio group.
+type Option struct {
+	Value    string
+	Label    string
+	Selected bool
+}
+
+// shell builds the layout data. rc is nil for visitors who are not
+// signed in; their forms use the double-submit CSRF cookie.
+func (c *Console) shell(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang Lang, title, active string) Shell {
+	s := Shell{Lang: lang, Title: title, Path: consolePath(r.URL.RequestURI())}
+	if r.Method != http.MethodGet {
+		// After a POST the language switch returns to the page's GET form.
+		s.Path = consolePath(r.URL.Path)
+		if strings.HasSuffix(s.Path, "/lang") || strings.HasSuffix(s.Path, "/logout") {
+			s.Path = Prefix
+		}
+	}
+	for _, l := range []Lang{LangEN, LangZH} {
+		key := "lang.en"
+		if l == LangZH {
+			key = "lang.zh"
+		}
+		s.LangOpts = append(s.LangOpts, Option{Value: l.Tag(), Label: translate(lang, key), Selected: l == lang})
+	}
+	if key, bad := c.takeFlash(rw, r); key != "" {
+		s.Flash, s.FlashError = translate(lang, "flash."+key), bad
+	}
+	if rc == nil {
+		s.CSRF = c.loginCSRF(rw, r)
+		return s
+	}
+	o := rc.p.Operator
+	s.CSRF = rc.csrf
+	s.Authed = true
+	s.Restricted = o.MustChangePassword
+	s.OperatorName = o.Name
+	s.OperatorRole = string(o.Role)
+	s.RoleLabel = translateOr(lang, "role."+string(o.Role), string(o.Role))
+	s.Nav = []NavItem{
+		{Label: translate(lang, "nav.tenants"), Href: Prefix, Active: active == "tenants"},
+		{Label: translate(lang, "nav.requests"), Href: Prefix + "/requests", Active: active == "requests"},
+		{Label: translate(lang, "nav.new_request"), Href: Prefix + "/requests/new", Active: active == "new"},
+	}
+	return s
+}
+
+// objectLabel names an object in the page's language: the tenant's own
+// label when the schema is known, the catalog's for standard objects,
+// else its API name.
+func objectLabel(l Lang, name, en, zh string) string {
+	if l == LangZH && zh != "" {
+		return zh
+	}
+	if l == LangEN && en != "" {
+		return en
+	}
+	return translateOr(l, "object."+name, name)
+}
