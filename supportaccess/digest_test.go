@@ -2,11 +2,13 @@ package supportaccess_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/havencrm/haven/access"
+	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/internal/testdb"
 	"github.com/havencrm/haven/store"
 	"github.com/havencrm/haven/supportaccess"
@@ -167,6 +169,30 @@ func TestPendingCountAndRequiredApprovals(t *testing.T) {
 		}
 		if n, _ := e.svc.RequiredApprovals(ctx, otherAdmin); n != 1 {
 			t.Fatalf("another tenant's rule changed to %d", n)
+		}
+	})
+}
+
+func TestRefusalsSayTheReasonOnly(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := setup(t, db)
+		tid, admin, _ := e.tenant(t)
+		op := supportaccess.Operator{ID: tenant.NewID(), Name: "Olga"}
+		_, err := e.svc.Request(ctx, op, tid, supportaccess.KindSupport, "r", "T", supportaccess.Scope{Objects: []string{"lead"}}, 100*time.Hour)
+		if ae, ok := apperr.As(err); !ok || ae.Message != "the duration must be between 1 minute and 72 hours" {
+			t.Fatalf("too long: %v", err)
+		}
+		g, err := e.svc.Request(ctx, op, tid, supportaccess.KindSupport, "r", "T", supportaccess.Scope{Objects: []string{"lead"}}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Deny(ctx, admin, g.ID, "no"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.svc.Revoke(ctx, admin, g.ID, "again")
+		if ae, ok := apperr.As(err); !ok || strings.Contains(ae.Message, "supportaccess") || !strings.Contains(ae.Message, "cannot revoke a denied grant") {
+			t.Fatalf("revoke a denied grant: %v", err)
 		}
 	})
 }

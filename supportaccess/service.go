@@ -71,17 +71,31 @@ func New(st Store, objects func(ctx context.Context, tid tenant.ID) ([]string, e
 // SetNotifier sets who hears of new requests.
 func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
 
-// asAppErr turns the state machine's errors into client-safe ones.
+// asAppErr turns the state machine's errors into client-safe ones, whose
+// message is the reason alone, without the package's error prefixes.
 func asAppErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrIllegal), errors.Is(err, ErrSameAdmin):
-		return apperr.Conflict("%s", err.Error()).Wrap(err)
+		return apperr.Conflict("%s", publicReason(err)).Wrap(err)
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrBroaderAsk):
-		return apperr.Invalid("%s", err.Error()).Wrap(err)
+		return apperr.Invalid("%s", publicReason(err)).Wrap(err)
 	}
 	return err
+}
+
+// publicReason is "the duration must be …" for "supportaccess: invalid
+// request: the duration must be …", and the sentinel's own words when it
+// carries no detail.
+func publicReason(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{ErrInvalid, ErrIllegal} {
+		if rest, ok := strings.CutPrefix(msg, sentinel.Error()+": "); ok {
+			return rest
+		}
+	}
+	return strings.TrimPrefix(msg, "supportaccess: ")
 }
 
 func operatorEvent(op Operator, tid tenant.ID, at time.Time, action string, g Grant) audit.Event {
