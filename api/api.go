@@ -369,6 +369,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		e = apperr.Internal(nil)
 	}
 	body := ErrorBody{Error: ErrorDTO{Code: e.Code, Message: e.Message, Details: e.Details}}
+	if s, ok := e.Details["retry_after_seconds"]; ok && e.Kind == apperr.KindRateLimited && w.Header().Get("Retry-After") == "" {
+		// API.md: every rate_limited answer says when to try again.
+		w.Header().Set("Retry-After", fmt.Sprint(s))
+	}
 	if e.Kind == apperr.KindInternal {
 		body.Error.RequestID = rid
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -85,7 +84,7 @@ func (a *API) recoveryStart(w http.ResponseWriter, r *http.Request, _ *identity.
 	})
 	identity.PadRecoveryResponse(ctx, start)
 	if err != nil {
-		a.writeRecoveryError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
 	if res.DeliveryErr != nil {
@@ -114,18 +113,8 @@ func (a *API) recoveryFinish(w http.ResponseWriter, r *http.Request, _ *identity
 	})
 	identity.PadRecoveryResponse(ctx, start)
 	if err != nil {
-		a.writeRecoveryError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// writeRecoveryError adds Retry-After to rate_limited answers.
-func (a *API) writeRecoveryError(w http.ResponseWriter, r *http.Request, err error) {
-	if e, ok := apperr.As(err); ok && e.Kind == apperr.KindRateLimited {
-		if s, ok := e.Details["retry_after_seconds"]; ok {
-			w.Header().Set("Retry-After", fmt.Sprint(s))
-		}
-	}
-	a.writeError(w, r, err)
 }
