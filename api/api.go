@@ -181,8 +181,15 @@ type Deps struct {
 	// not wired).
 	AuditSettings AuditSettingsService
 
+	// ExportGov holds the export rules and runs per-list exports (nil:
+	// not wired).
+	ExportGov ExportGovernance
+
 	// Changes is the change feed (nil: not wired).
 	Changes ChangeFeed
+
+	// FullExports runs one-click exports of all data (nil: not wired).
+	FullExports FullExportService
 }
 
 // API is the JSON API.
@@ -232,7 +239,9 @@ func (a *API) Routes() []Route {
 	routes = append(routes, a.jobRoutes()...)
 	routes = append(routes, a.auditChainRoutes()...)
 	routes = append(routes, a.auditSettingsRoutes()...)
+	routes = append(routes, a.listExportRoutes()...)
 	routes = append(routes, a.changeRoutes()...)
+	routes = append(routes, a.fullExportRoutes()...)
 	return routes
 }
 

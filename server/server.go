@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/havencrm/haven/api"
@@ -18,6 +20,8 @@ import (
 	"github.com/havencrm/haven/audit"
 	"github.com/havencrm/haven/audit/auditkey"
 	"github.com/havencrm/haven/config"
+	"github.com/havencrm/haven/export"
+	"github.com/havencrm/haven/exportgov"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
 	"github.com/havencrm/haven/jobs"
@@ -63,6 +67,8 @@ type App struct {
 	// KeyOps converts fields after their encryption changed, rotates data
 	// keys with re-encryption and shreds a tenant's keys.
 	KeyOps *keyops.Service
+	// Exports writes one-click exports of all of a tenant's data.
+	Exports *export.Service
 	// Support keeps operator access requests and grants.
 	Support *supportaccess.Service
 	// AuditKeys signs audit checkpoints; its public keys are published.
@@ -74,8 +80,11 @@ type App struct {
 	// actions); AuditRetention holds the tenants' retention periods.
 	Platform       *audit.PlatformLog
 	AuditRetention *audit.RetentionSettings
-	now            func() time.Time
-	metrics        *metrics
+	// ExportGov holds each tenant's export rules (who may export, the
+	// daily row quota, large-export notices, the contract state).
+	ExportGov *exportgov.Service
+	now       func() time.Time
+	metrics   *metrics
 }
 
 // OpenApp opens the configured database, applies migrations and builds
@@ -177,18 +186,27 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	// handler on this instance is left to instances that have one.
 	keyOps := keyops.New(db, recs, keys, queue, atts, now)
 	keyOps.Register(worker)
+	exports := export.New(export.Options{Store: db, Records: recs, Users: db, Attachments: atts, Chain: db, AuditKeys: signer, Keys: keys,
+		Queue: queue, Scheduler: db, Dir: filepath.Join(cfg.DataDir, "exports"), Now: now, Log: log, SchemaVersion: strconv.Itoa(db.SchemaVersion())})
+	exports.Register(worker)
 	// Operator access grants: the tenant admins' side.
 	support := supportaccess.New(db, func(ctx context.Context, tid tenant.ID) ([]string, error) { return recs.ObjectNames(ctx, tid) }, now)
 	supportAlerts := notify.SupportAlerts{Notifier: notifier, Directory: db, Log: log}
 	support.SetNotifier(supportAlerts)
 	support.SetDigests(db, supportAlerts)
 	recs.SetJobQueue(keyOps)
+	exportGov := exportgov.New(db, exportgov.Options{Now: now, Log: log})
+	exportGov.SetNotifier(notifier, db)
+	// The one-click export asks the same rules (role, contract) and
+	// reports its size for the admins' notice.
+	exports.SetGovernor(exportGov)
 	return &App{
 		Config: cfg, Log: log, DB: db, Identity: ids, Records: recs, Audit: auditLog,
 		Provisioner: prov, Settings: settings, metrics: newMetrics(),
 		Notifier: notifier, KEK: kek, Keyring: keys, Attachments: atts,
-		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer, Support: support,
+		Jobs: queue, Worker: worker, KeyOps: keyOps, AuditKeys: signer, Support: support, Exports: exports,
 		Platform: platform, AuditRetention: audit.NewRetentionSettings(db, now), now: now,
+		ExportGov: exportGov,
 		// TOTP secrets are sealed under the platform KEK.
 		Operators: operators.New(db, hasher, kek.Platform(), platform, now),
 	}, nil
@@ -250,13 +268,16 @@ func (a *App) Handler() (http.Handler, error) {
 		Lockout: a.Identity, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings, Protection: a.Records, Keys: a.KeyOps, Attachments: a.Attachments, SupportAccess: a.Support,
 		Jobs: a.Jobs, AuditSettings: a.AuditRetention, AuditChain: a.Audit,
-		Changes: records.NewFeed(a.DB, a.Records),
+		ExportGov:   a.ExportGov,
+		Changes:     records.NewFeed(a.DB, a.Records),
+		FullExports: a.Exports,
 	}).Register(mux)
 	ui, err := web.New(web.Deps{
 		Identity: a.Identity, Records: a.Records, Audit: a.Audit, Accounts: a.Identity, MFA: a.Identity, Log: a.Log,
 		Lockout: a.Identity, SecureCookies: a.Config.TLSCert != "", MaxBodyBytes: a.Config.MaxBodyBytes,
 		Recovery: a.Identity, Settings: a.Settings, Attachments: a.Attachments,
-		Protection: a.Records, Jobs: a.Jobs, AuditTrail: a.Audit, Support: a.Support,
+		Protection: a.Records, Jobs: a.Jobs, AuditTrail: a.Audit, Support: a.Support, FullExports: a.Exports,
+		ExportGov: a.ExportGov,
 	})
 	if err != nil {
 		return nil, err

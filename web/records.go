@@ -163,6 +163,8 @@ type ListPage struct {
 	// MaskedTitle explains the lock shown on masked values.
 	MaskedTitle string
 	MaskedSR    string
+	// Export is the list's export form (nil: not offered; web/listexport.go).
+	Export *ListExport
 }
 
 // Column is one list column header.
@@ -338,6 +340,7 @@ func (w *Web) listRecords(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if cursor != "" {
 		p.FirstHref = listHref(obj.Name, q, sortKey, "")
 	}
+	p.Export = w.listExportFor(ctx, rc, obj.Name, q, sortKey)
 	switch {
 	case len(p.Rows) == 0 && q != "":
 		p.Empty = translate(l, "list.empty_search", q)

@@ -82,6 +82,15 @@ type Deps struct {
 	// Support lets admins approve, deny and revoke vendor operators'
 	// access (nil: the support access page is not offered; web/support.go).
 	Support SupportAccess
+
+	// ExportGov holds the export rules and runs per-list exports (nil:
+	// neither the export buttons nor the export rules page are offered;
+	// web/listexport.go).
+	ExportGov ExportGovernance
+
+	// FullExports runs one-click exports of all data (nil: the page is not
+	// offered; web/dataexport.go).
+	FullExports FullExports
 }
 
 //go:embed templates/*.html
@@ -107,7 +116,7 @@ type staticFile struct {
 
 // pageNames lists every page template; each is parsed together with the
 // shared layout into its own set.
-var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings", "fields", "reveal", "support"}
+var pageNames = []string{"login", "password", "home", "list", "detail", "form", "users", "secret", "audit", "error", "account", "token", "settings", "fields", "reveal", "support", "exportrules", "dataexport"}
 
 // New returns the web UI, with its templates parsed and static files
 // loaded.
@@ -194,6 +203,8 @@ func (w *Web) Register(mux *http.ServeMux) {
 	w.registerSettings(mux)
 	w.registerLockout(mux)
 	w.registerSupport(mux)
+	w.registerDataExport(mux)
+	w.registerListExport(mux)
 
 	mux.Handle("GET /account", w.authed(w.myAccount))
 	mux.Handle("GET /users/{id}", w.authed(w.accountPage))
