@@ -456,8 +456,13 @@ func (sp *spool) copyTo(r *run, name string) error {
 	if err != nil {
 		return fmt.Errorf("export: read the spool: %w", err)
 	}
-	w, err := r.zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: r.at, CRC32: sp.crc.Sum32(),
-		CompressedSize64: uint64(sp.compressed.n), UncompressedSize64: uint64(sp.plain.n)})
+	fh := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: r.at, CRC32: sp.crc.Sum32(),
+		CompressedSize64: uint64(sp.compressed.n), UncompressedSize64: uint64(sp.plain.n)}
+	// CreateRaw writes the header as given: without the MS-DOS date and
+	// time that CreateHeader derives from Modified, unzip lists 1980.
+	//lint:ignore SA1019 CreateRaw offers no other way to set these fields.
+	fh.ModifiedDate, fh.ModifiedTime = msdosTime(r.at)
+	w, err := r.zw.CreateRaw(fh)
 	if err != nil {
 		return fmt.Errorf("export: zip entry %s: %w", name, err)
 	}
@@ -470,6 +475,12 @@ func (sp *spool) copyTo(r *run, name string) error {
 	}
 	r.files = append(r.files, manifestFile{Path: name, Size: sp.plain.n, SHA256: hex.EncodeToString(sp.plain.h.Sum(nil))})
 	return nil
+}
+
+// msdosTime is t in the MS-DOS date and time fields of a zip header.
+func msdosTime(t time.Time) (date, clock uint16) {
+	return uint16(t.Day() + int(t.Month())<<5 + (t.Year()-1980)<<9),
+		uint16(t.Second()/2 + t.Minute()<<5 + t.Hour()<<11)
 }
 
 // discard removes the spool file and forgets its key.
