@@ -7,6 +7,7 @@ import (
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/internal/webkit"
 	"github.com/havencrm/haven/operators"
 	"github.com/havencrm/haven/supportaccess"
 )
@@ -21,7 +22,7 @@ type LoginPage struct {
 }
 
 func (c *Console) loginForm(rw http.ResponseWriter, r *http.Request) {
-	lang := requestLang(r)
+	lang := webkit.RequestLang(r)
 	if rc := c.optionalSession(r); rc != nil {
 		http.Redirect(rw, r, Prefix, http.StatusSeeOther)
 		return
@@ -49,7 +50,7 @@ func truncateRunes(s string, n int) string {
 }
 
 func (c *Console) loginSubmit(rw http.ResponseWriter, r *http.Request) {
-	lang := requestLang(r)
+	lang := webkit.RequestLang(r)
 	if !c.parsePost(rw, r, nil, lang) {
 		return
 	}
@@ -66,19 +67,12 @@ func (c *Console) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 	res, err := c.d.Operators.Login(ctx, operators.LoginInput{Email: email, Password: f.Get("password"), TOTP: strings.TrimSpace(f.Get("totp")),
 		IP: httpx.ClientIP(r), UserAgent: r.UserAgent(), RequestID: httpx.RequestID(ctx)})
 	if err != nil {
-		status, key := http.StatusUnauthorized, "login.invalid"
 		e, ok := apperr.As(err)
-		switch {
-		case !ok || e.Kind == apperr.KindInternal:
+		if !ok || e.Kind == apperr.KindInternal {
 			c.internalError(rw, r, nil, lang, err)
 			return
-		case e.Kind == apperr.KindInvalid:
-			status, key = http.StatusBadRequest, "login.missing"
-		case e.Kind == apperr.KindLocked:
-			status, key = http.StatusLocked, "login.locked"
-		case e.Kind == apperr.KindRateLimited:
-			status, key = http.StatusTooManyRequests, "login.rate"
 		}
+		status, key := webkit.LoginRefusal(e)
 		// The password and the code are never echoed back.
 		p := &LoginPage{Shell: c.shell(rw, r, nil, lang, translate(lang, "login.title"), ""), Email: truncateRunes(email, 254), Next: next,
 			Error: translate(lang, key)}
@@ -101,24 +95,23 @@ func (c *Console) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 // other POST by the session's token or, before sign-in, the double-submit
 // cookie.
 func (c *Console) setLanguage(rw http.ResponseWriter, r *http.Request) {
-	lang := requestLang(r)
+	lang := webkit.RequestLang(r)
 	if !c.parsePost(rw, r, nil, lang) {
 		return
 	}
-	ok := doubleSubmitOK(r)
-	if !ok {
+	ok := webkit.SignedInOrOutCSRFOK(r, csrfCookie, csrfField, func() string {
 		if rc := c.optionalSession(r); rc != nil {
-			ok = tokensEqual(rc.csrf, r.PostForm.Get(csrfField))
+			return rc.csrf
 		}
-	}
+		return ""
+	})
 	if !ok {
 		c.csrfFailed(rw, r, nil, lang)
 		return
 	}
-	if l, valid := parseLangTag(r.PostForm.Get("lang")); valid {
+	if l, valid := webkit.ParseLangTag(r.PostForm.Get("lang")); valid {
 		// Path "/": the same choice as the tenant UI's switch makes.
-		http.SetCookie(rw, &http.Cookie{Name: langCookie, Value: l.Tag(), Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
-			Secure: c.d.SecureCookies, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(rw, webkit.LangChoiceCookie(l, c.d.SecureCookies))
 	}
 	http.Redirect(rw, r, consolePath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
@@ -155,18 +148,9 @@ func (c *Console) passwordSubmit(rw http.ResponseWriter, r *http.Request, rc *re
 	current, next, confirm := f.Get("current_password"), f.Get("new_password"), f.Get("confirm_password")
 	p := c.passwordPage(rw, r, rc)
 	req := translate(rc.lang, "password.required")
-	if current == "" {
-		p.CurrentErr = req
-	}
-	if next == "" {
-		p.NewErr = req
-	}
-	if confirm == "" {
-		p.ConfirmErr = req
-	} else if next != confirm {
-		p.ConfirmErr = translate(rc.lang, "password.mismatch")
-	}
-	if p.CurrentErr != "" || p.NewErr != "" || p.ConfirmErr != "" {
+	fe, ok := webkit.CheckPasswordChange(current, next, confirm, req, translate(rc.lang, "password.mismatch"))
+	p.CurrentErr, p.NewErr, p.ConfirmErr = fe.Current, fe.New, fe.Confirm
+	if !ok {
 		c.render(rw, r, http.StatusUnprocessableEntity, "password", p)
 		return
 	}

@@ -3,9 +3,6 @@ package opsweb_test
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,97 +11,8 @@ import (
 
 	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/client"
-	"github.com/havencrm/haven/internal/testenv"
+	"github.com/havencrm/haven/internal/testbrowser"
 )
-
-// findChromium returns the browser to drive, preferring Debian's chromium.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.SkipOrFail(t, "browser tests skipped: chromium not found (install Debian's chromium)")
-	return ""
-}
-
-// newChrome starts a headless browser for the test, bounded by 90 s.
-func newChrome(t *testing.T) context.Context {
-	t.Helper()
-	exe := findChromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-	})
-	return ctx
-}
-
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
-}
-
-// extraShot saves a screenshot of the current page to
-// $HAVEN_SCREENSHOT_DIR when it is set, for people to look at.
-func extraShot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("HAVEN_SCREENSHOT_DIR")
-	if dir == "" {
-		return
-	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func html(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	if err != nil {
-		t.Fatalf("page HTML: %v", err)
-	}
-	return s
-}
 
 // TestBrowserSupportFlow drives the whole flow in a real browser: the
 // operator signs in with password and TOTP and asks for contacts; the
@@ -113,7 +21,9 @@ func html(t *testing.T, ctx context.Context) string {
 // masked, with the number nowhere in the page; the admin revokes; the
 // operator's reload is refused.
 func TestBrowserSupportFlow(t *testing.T) {
-	opCtx := newChrome(t)
+	// The browser start-up and steps are the tenant UI's tests' too
+	// (internal/testbrowser); 90 s covers two sign-ins and the approval.
+	opCtx := testbrowser.Start(t, 90*time.Second)
 	srv, clk := start(t, "sqlite")
 	ctx := context.Background()
 	tn := srv.NewTenant(t, "browserops")
@@ -137,22 +47,22 @@ func TestBrowserSupportFlow(t *testing.T) {
 	op := newOperator(t, srv, clk, "olga@vendor.example.com", "Olga Operator")
 
 	// The console's sign-in page in Chinese, through the switch.
-	run(t, opCtx, "the sign-in page in Chinese",
+	testbrowser.Run(t, opCtx, "the sign-in page in Chinese",
 		chromedp.Navigate(srv.URL+"/ops/login"),
 		chromedp.WaitVisible(chromedp.ID("totp")),
 		chromedp.Click(chromedp.CSS(`.lang-switch button[value="zh-CN"]`)),
 		chromedp.WaitVisible(`//h1[text()="运维人员登录"]`),
 	)
-	if got := text(t, opCtx, `label[for="totp"]`); got != "动态验证码" {
+	if got := testbrowser.Text(t, opCtx, `label[for="totp"]`); got != "动态验证码" {
 		t.Errorf("zh-CN TOTP label = %q", got)
 	}
 	if lang, err := chromedp.Run(opCtx, chromedp.Evaluate[string](`document.documentElement.lang`)); err != nil || lang != "zh-CN" {
 		t.Errorf("html lang = %q %v", lang, err)
 	}
-	run(t, opCtx, "back to English", chromedp.Click(chromedp.CSS(`.lang-switch button[value="en"]`)), chromedp.WaitVisible(`//h1[text()="Operator sign-in"]`))
+	testbrowser.Run(t, opCtx, "back to English", chromedp.Click(chromedp.CSS(`.lang-switch button[value="en"]`)), chromedp.WaitVisible(`//h1[text()="Operator sign-in"]`))
 
 	// A wrong code is refused.
-	run(t, opCtx, "sign in with a wrong code",
+	testbrowser.Run(t, opCtx, "sign in with a wrong code",
 		chromedp.SendKeys(chromedp.ID("email"), op.Email),
 		chromedp.SendKeys(chromedp.ID("password"), op.Password),
 		chromedp.SendKeys(chromedp.ID("totp"), wrongCode(t, op.Secret, clk.Now())),
@@ -163,19 +73,19 @@ func TestBrowserSupportFlow(t *testing.T) {
 	if v, err := chromedp.Run(opCtx, chromedp.Evaluate[[]string](`[document.getElementById("email").value, document.getElementById("password").value, document.getElementById("totp").value]`)); err != nil || len(v) != 3 || v[0] != op.Email || v[1] != "" || v[2] != "" {
 		t.Fatalf("form after a refusal: %q %v", v, err)
 	}
-	run(t, opCtx, "sign in with password and TOTP",
+	testbrowser.Run(t, opCtx, "sign in with password and TOTP",
 		chromedp.SendKeys(chromedp.ID("password"), op.Password),
 		chromedp.SendKeys(chromedp.ID("totp"), code(t, op.Secret, clk.Now())),
 		chromedp.Click(chromedp.CSS(`#ops-login button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("tenants")),
 	)
 	clk.Advance(30 * time.Second)
-	if got := text(t, opCtx, `#tenants tr[data-tenant="browserops"]`); !strings.Contains(got, "browserops Co.") {
+	if got := testbrowser.Text(t, opCtx, `#tenants tr[data-tenant="browserops"]`); !strings.Contains(got, "browserops Co.") {
 		t.Errorf("tenant row = %q", got)
 	}
-	extraShot(t, opCtx, "ops-dashboard")
+	testbrowser.ExtraShot(t, opCtx, "ops-dashboard")
 
-	run(t, opCtx, "request access to contacts",
+	testbrowser.Run(t, opCtx, "request access to contacts",
 		chromedp.Navigate(srv.URL+"/ops/requests/new?tenant=browserops"),
 		chromedp.WaitVisible(chromedp.ID("request-form")),
 		chromedp.SendKeys(chromedp.ID("reason"), "The customer reports a contact page error (SUP-900)."),
@@ -183,8 +93,8 @@ func TestBrowserSupportFlow(t *testing.T) {
 		chromedp.Click(chromedp.ID("obj-contact")),
 		chromedp.SetValue(chromedp.ID("hours"), "4"),
 	)
-	extraShot(t, opCtx, "ops-request-form")
-	run(t, opCtx, "send the request",
+	testbrowser.ExtraShot(t, opCtx, "ops-request-form")
+	testbrowser.Run(t, opCtx, "send the request",
 		chromedp.Click(chromedp.ID("request-submit")),
 		chromedp.WaitVisible(chromedp.CSS(`#request[data-state="pending"]`)),
 	)
@@ -194,7 +104,7 @@ func TestBrowserSupportFlow(t *testing.T) {
 	}
 	grantID := loc[strings.LastIndex(loc, "/")+1:]
 	recordURL := srv.URL + "/ops/tenants/browserops/objects/contact/records/" + contact.ID
-	run(t, opCtx, "the record before approval",
+	testbrowser.Run(t, opCtx, "the record before approval",
 		chromedp.Navigate(recordURL),
 		chromedp.WaitVisible(chromedp.ID("error-page")),
 	)
@@ -203,14 +113,8 @@ func TestBrowserSupportFlow(t *testing.T) {
 	adminCtx, cancelAdmin := chromedp.NewContext(opCtx, chromedp.WithNewBrowserContext())
 	defer cancelAdmin()
 	anchor := "#grant-" + grantID
-	run(t, adminCtx, "the admin approves by typing the statement",
-		chromedp.Navigate(srv.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("tenant")),
-		chromedp.SendKeys(chromedp.ID("tenant"), tn.Slug),
-		chromedp.SendKeys(chromedp.ID("login"), tn.AdminLogin),
-		chromedp.SendKeys(chromedp.ID("password"), tn.Password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".tiles")),
+	testbrowser.Run(t, adminCtx, "the admin signs in", testbrowser.TenantSignIn(srv.URL+"/login", tn.Slug, tn.AdminLogin, tn.Password)...)
+	testbrowser.Run(t, adminCtx, "the admin approves by typing the statement",
 		chromedp.Navigate(srv.URL+"/settings/support-access"),
 		chromedp.WaitVisible(chromedp.CSS(anchor+`[data-state="pending"]`)),
 		chromedp.SendKeys(chromedp.CSS(anchor+"-approve-statement"), "I authorize Olga Operator to read our contacts for SUP-900."),
@@ -218,18 +122,18 @@ func TestBrowserSupportFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`article`+anchor+`[data-state="active"]`)),
 	)
 
-	run(t, opCtx, "the operator opens the contact",
+	testbrowser.Run(t, opCtx, "the operator opens the contact",
 		chromedp.Navigate(recordURL),
 		chromedp.WaitVisible(chromedp.ID("record-fields")),
 	)
-	fields := text(t, opCtx, "#record-fields")
+	fields := testbrowser.Text(t, opCtx, "#record-fields")
 	if !strings.Contains(fields, "138****5678") || !strings.Contains(fields, "Backup mobile") {
 		t.Errorf("record fields = %q", fields)
 	}
-	if got := text(t, opCtx, "#record-name"); got != "Wang Wei" {
+	if got := testbrowser.Text(t, opCtx, "#record-name"); got != "Wang Wei" {
 		t.Errorf("record name = %q", got)
 	}
-	page := html(t, opCtx)
+	page := testbrowser.HTML(t, opCtx)
 	for _, secret := range []string{number, "wang.wei@", "hv1:"} {
 		if strings.Contains(page, secret) {
 			t.Errorf("the record page holds %q", secret)
@@ -238,16 +142,9 @@ func TestBrowserSupportFlow(t *testing.T) {
 	if strings.Count(page, `data-masked="true"`) < 3 { // mobile, backup mobile, e-mail
 		t.Errorf("masked fields on the page: %d", strings.Count(page, `data-masked="true"`))
 	}
-	// Quality 100 makes a PNG (below 100, a JPEG).
-	shot, err := chromedp.Run(opCtx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile("/tmp/ops-record.png", shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testbrowser.Screenshot(t, opCtx, "/tmp/ops-record.png")
 
-	run(t, adminCtx, "the admin revokes",
+	testbrowser.Run(t, adminCtx, "the admin revokes",
 		chromedp.Navigate(srv.URL+"/settings/support-access"),
 		chromedp.WaitVisible(chromedp.CSS(anchor+"-revoke-statement")),
 		chromedp.SendKeys(chromedp.CSS(anchor+"-revoke-statement"), "Done, thank you."),
@@ -255,18 +152,18 @@ func TestBrowserSupportFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`tr`+anchor+`[data-state="revoked"]`)),
 	)
 
-	run(t, opCtx, "the operator reloads and is refused",
+	testbrowser.Run(t, opCtx, "the operator reloads and is refused",
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.ID("error-page")),
 	)
-	extraShot(t, opCtx, "ops-refused")
-	if got := text(t, opCtx, "#error-page h1"); got != "No access" {
+	testbrowser.ExtraShot(t, opCtx, "ops-refused")
+	if got := testbrowser.Text(t, opCtx, "#error-page h1"); got != "No access" {
 		t.Errorf("refusal heading = %q", got)
 	}
-	if page := html(t, opCtx); strings.Contains(page, "Wang Wei") || strings.Contains(page, number) {
+	if page := testbrowser.HTML(t, opCtx); strings.Contains(page, "Wang Wei") || strings.Contains(page, number) {
 		t.Error("the refusal page shows the record")
 	}
-	run(t, opCtx, "the request shows revoked",
+	testbrowser.Run(t, opCtx, "the request shows revoked",
 		chromedp.Navigate(srv.URL+"/ops/requests"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-request="`+grantID+`"][data-state="revoked"]`)),
 	)

@@ -2,9 +2,7 @@ package opsweb_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/internal/testbrowser"
 	"github.com/havencrm/haven/internal/testserver"
 	"github.com/havencrm/haven/operators"
 )
@@ -116,45 +115,26 @@ type browser struct {
 
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, base: base, hc: &http.Client{Jar: jar}, lang: "en-US,en;q=0.9"}
+	return &browser{t: t, base: base, hc: testbrowser.NewClient(t), lang: "en-US,en;q=0.9"}
 }
 
-type page struct {
-	Status int
-	URL    *url.URL
-	Header http.Header
-	Body   string
-}
+// page is a fetched response (shared with the tenant UI's tests).
+type page = testbrowser.Page
 
+// do sends req as the browser and checks the page it gets back.
 func (b *browser) do(req *http.Request) page {
 	b.t.Helper()
-	if b.lang != "" {
-		req.Header.Set("Accept-Language", b.lang)
-	}
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	p := page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
+	p := testbrowser.Fetch(b.t, b.hc, req, b.lang, nil)
 	if strings.Contains(p.Body, "⟦") {
 		b.t.Errorf("%s: untranslated key on the page", p.URL.Path)
 	}
 	// The strict CSP allows no inline script or style; a page that needs
 	// one is broken in a real browser.
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+	if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
 		if m := inlinePattern.FindString(p.Body); m != "" {
 			b.t.Errorf("%s: inline code on the page: %s", p.URL.Path, m)
 		}
-		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 			b.t.Errorf("%s: Content-Security-Policy %q", p.URL.Path, csp)
 		}
 	}
@@ -163,20 +143,13 @@ func (b *browser) do(req *http.Request) page {
 
 func (b *browser) get(path string) page {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
+	return b.do(testbrowser.GetRequest(b.t, b.base+path))
 }
 
+// post sends form to path, with headers given as name, value pairs.
 func (b *browser) post(path string, form url.Values, headers ...string) page {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req := testbrowser.FormRequest(b.t, b.base+path, form)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -191,7 +164,7 @@ func (b *browser) submit(formPage, action string, form url.Values) page {
 	if p.Status != http.StatusOK {
 		b.t.Fatalf("GET %s: status %d\n%s", formPage, p.Status, p.Body)
 	}
-	form.Set("csrf_token", csrfToken(b.t, p.Body))
+	form.Set("csrf_token", testbrowser.CSRFToken(b.t, p.Body))
 	return b.post(action, form)
 }
 
@@ -218,28 +191,17 @@ func (b *browser) opsLogin(clk *clock, op operator) page {
 
 var inlinePattern = regexp.MustCompile(`(?i)<script|<style|\sstyle\s*=|\son[a-z]+\s*=\s*["']|javascript:`)
 
-var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
-func csrfToken(t *testing.T, body string) string {
-	t.Helper()
-	m := csrfPattern.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no CSRF token in page:\n%s", body)
-	}
-	return m[1]
-}
-
 func wantStatus(t *testing.T, what string, p page, status int) {
 	t.Helper()
 	if p.Status != status {
-		t.Fatalf("%s: %s status %d, want %d; body:\n%s", what, p.URL, p.Status, status, truncate(p.Body, 3000))
+		t.Fatalf("%s: %s status %d, want %d; body:\n%s", what, p.URL, p.Status, status, testbrowser.Truncate(p.Body, 3000))
 	}
 }
 
 func wantPath(t *testing.T, what string, p page, path string) {
 	t.Helper()
 	if p.URL.Path != path {
-		t.Fatalf("%s: ended at %s (status %d), want %s; body:\n%s", what, p.URL, p.Status, path, truncate(p.Body, 2000))
+		t.Fatalf("%s: ended at %s (status %d), want %s; body:\n%s", what, p.URL, p.Status, path, testbrowser.Truncate(p.Body, 2000))
 	}
 }
 
@@ -268,20 +230,10 @@ func wantRefused(t *testing.T, what string, p page) {
 	wantContains(t, what, p, `id="error-page"`, "No access")
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // getWithCookie fetches path with exactly one cookie set by hand.
 func (b *browser) getWithCookie(path, name, value string) page {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	req := testbrowser.GetRequest(b.t, b.base+path)
 	req.AddCookie(&http.Cookie{Name: name, Value: value})
 	return b.do(req)
 }
@@ -291,13 +243,9 @@ func (b *browser) getWithCookie(path, name, value string) page {
 func (b *browser) submitRaw(t *testing.T, clk *clock, op operator) page {
 	t.Helper()
 	form := b.get("/ops/login")
-	vals := url.Values{"email": {op.Email}, "password": {op.Password}, "totp": {code(t, op.Secret, clk.Now())}, "csrf_token": {csrfToken(t, form.Body)}}
+	vals := url.Values{"email": {op.Email}, "password": {op.Password}, "totp": {code(t, op.Secret, clk.Now())}, "csrf_token": {testbrowser.CSRFToken(t, form.Body)}}
 	clk.Advance(30 * time.Second)
-	req, err := http.NewRequest(http.MethodPost, b.base+"/ops/login", strings.NewReader(vals.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req := testbrowser.FormRequest(t, b.base+"/ops/login", vals)
 	hc := *b.hc
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)

@@ -1,113 +1,38 @@
 package opsweb
 
 import (
-	"fmt"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/havencrm/haven/internal/webkit"
 )
 
-// Language choice works as in the tenant UI (package web): an explicit
-// choice in the "lang" cookie, then the best Accept-Language entry, then
-// English. The cookie is shared with the tenant UI on purpose: it holds
-// only "en" or "zh-CN", and one choice per browser is what people expect.
+// Language choice works as in the tenant UI (package web), through the
+// same code (internal/webkit): an explicit choice in the "lang" cookie,
+// then the best Accept-Language entry, then English. The cookie is shared
+// with the tenant UI on purpose: it holds only "en" or "zh-CN", and one
+// choice per browser is what people expect. The catalog is the console's
+// own.
 
 // Lang is a console language.
-type Lang int
+type Lang = webkit.Lang
 
+// The supported languages.
 const (
-	LangEN Lang = iota
-	LangZH
+	LangEN = webkit.LangEN
+	LangZH = webkit.LangZH
 )
-
-// Tag is the BCP 47 tag, used in <html lang> and the lang cookie.
-func (l Lang) Tag() string {
-	if l == LangZH {
-		return "zh-CN"
-	}
-	return "en"
-}
-
-const langCookie = "lang"
-
-func parseLangTag(s string) (Lang, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	switch {
-	case s == "zh" || strings.HasPrefix(s, "zh-"):
-		return LangZH, true
-	case s == "en" || strings.HasPrefix(s, "en-"):
-		return LangEN, true
-	}
-	return LangEN, false
-}
-
-func requestLang(r *http.Request) Lang {
-	if c, err := r.Cookie(langCookie); err == nil {
-		if l, ok := parseLangTag(c.Value); ok {
-			return l
-		}
-	}
-	return acceptLanguage(r.Header.Get("Accept-Language"))
-}
-
-func acceptLanguage(header string) Lang {
-	type cand struct {
-		lang Lang
-		q    float64
-	}
-	var cands []cand
-	for i, part := range strings.Split(header, ",") {
-		if i > 32 {
-			break
-		}
-		tag, params, _ := strings.Cut(part, ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				continue
-			}
-			q = f
-		}
-		if q <= 0 {
-			continue
-		}
-		if l, ok := parseLangTag(tag); ok {
-			cands = append(cands, cand{l, q})
-		}
-	}
-	if len(cands) == 0 {
-		return LangEN
-	}
-	sort.SliceStable(cands, func(a, b int) bool { return cands[a].q > cands[b].q })
-	return cands[0].lang
-}
 
 // translate returns the message for key in lang; a missing key renders
 // visibly so tests catch it.
 func translate(l Lang, key string, args ...any) string {
-	m, ok := catalog[key]
-	if !ok {
-		return "⟦" + key + "⟧"
-	}
-	s := m[0]
-	if l == LangZH {
-		s = m[1]
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(s, args...)
-	}
-	return s
+	return webkit.Translate(catalog, l, key, args...)
 }
 
 // translateOr translates key, or returns fallback for keys the catalog
 // does not know (a custom object, a state added later).
 func translateOr(l Lang, key, fallback string) string {
-	if _, ok := catalog[key]; !ok {
-		return fallback
-	}
-	return translate(l, key)
+	return webkit.TranslateOr(catalog, l, key, fallback)
 }
 
 // catalog holds every console string: key → {English, Simplified Chinese}.
@@ -307,18 +232,10 @@ type Shell struct {
 func (s *Shell) T(key string, args ...any) string { return translate(s.Lang, key, args...) }
 
 // NavItem is one link of the side navigation.
-type NavItem struct {
-	Label  string
-	Href   string
-	Active bool
-}
+type NavItem = webkit.NavItem
 
 // Option is one choice of a select or a radio group.
-type Option struct {
-	Value    string
-	Label    string
-	Selected bool
-}
+type Option = webkit.Option
 
 // shell builds the layout data. rc is nil for visitors who are not
 // signed in; their forms use the double-submit CSRF cookie.
@@ -331,13 +248,7 @@ func (c *Console) shell(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lan
 			s.Path = Prefix
 		}
 	}
-	for _, l := range []Lang{LangEN, LangZH} {
-		key := "lang.en"
-		if l == LangZH {
-			key = "lang.zh"
-		}
-		s.LangOpts = append(s.LangOpts, Option{Value: l.Tag(), Label: translate(lang, key), Selected: l == lang})
-	}
+	s.LangOpts = webkit.LangOptions(lang, func(key string) string { return translate(lang, key) })
 	if key, bad := c.takeFlash(rw, r); key != "" {
 		s.Flash, s.FlashError = translate(lang, "flash."+key), bad
 	}

@@ -15,10 +15,8 @@
 package opsweb
 
 import (
-	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"html/template"
 	"io"
 	"log/slog"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/internal/webkit"
 	"github.com/havencrm/haven/operators"
 	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/supportaccess"
@@ -154,31 +153,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 // render executes a page into a buffer first, so a template failure
 // never sends half a page.
 func (c *Console) render(rw http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	var buf bytes.Buffer
-	t := c.pages[page]
-	if t == nil {
-		c.log.Error("unknown ops page template", "request_id", httpx.RequestID(r.Context()), "page", page)
-		http.Error(rw, "internal error", http.StatusInternalServerError)
-		return
-	}
-	if err := t.ExecuteTemplate(&buf, "page", data); err != nil {
-		rid := httpx.RequestID(r.Context())
-		c.log.Error("render ops page", "request_id", rid, "page", page, "err", err)
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		rw.WriteHeader(http.StatusInternalServerError)
-		_, _ = rw.Write([]byte("Internal error. Request ID: " + rid + "\n"))
-		return
-	}
-	h := rw.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	// Pages under a grant show tenant data: no cache keeps a copy.
-	h.Set("Cache-Control", "no-store")
-	h.Set("Vary", "Cookie, Accept-Language")
-	// The middleware's no-referrer makes browsers send "Origin: null" on
-	// form posts, which would defeat the origin check.
-	h.Set("Referrer-Policy", "same-origin")
-	rw.WriteHeader(status)
-	_, _ = rw.Write(buf.Bytes())
+	webkit.Render(rw, r, c.log, "ops page", c.pages[page], page, status, data)
 }
 
 // ErrorPage is the view model of every error and refusal page.
@@ -201,7 +176,7 @@ func (c *Console) renderError(rw http.ResponseWriter, r *http.Request, rc *reqCt
 }
 
 func (c *Console) notFound(rw http.ResponseWriter, r *http.Request) {
-	c.renderError(rw, r, c.optionalSession(r), requestLang(r), http.StatusNotFound, "error.404.title", "error.404.text")
+	c.renderError(rw, r, c.optionalSession(r), webkit.RequestLang(r), http.StatusNotFound, "error.404.title", "error.404.text")
 }
 
 // refuse answers a read without a grant that covers it: the same page
@@ -222,12 +197,7 @@ func (c *Console) csrfFailed(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 
 // internalError logs err with the request ID and shows only the ID.
 func (c *Console) internalError(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang Lang, err error) {
-	rid := httpx.RequestID(r.Context())
-	if errors.Is(err, context.Canceled) {
-		c.log.Info("request canceled", "request_id", rid)
-	} else {
-		c.log.Error("ops internal error", "request_id", rid, "path", r.URL.Path, "err", err)
-	}
+	webkit.LogInternal(c.log, r, "ops internal error", err)
 	c.renderError(rw, r, rc, lang, http.StatusInternalServerError, "error.500.title", "error.500.text")
 }
 

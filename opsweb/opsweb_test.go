@@ -11,6 +11,7 @@ import (
 
 	"github.com/havencrm/haven/api"
 	"github.com/havencrm/haven/client"
+	"github.com/havencrm/haven/internal/testbrowser"
 	"github.com/havencrm/haven/internal/testserver"
 	"github.com/havencrm/haven/tenant"
 )
@@ -37,7 +38,7 @@ func TestLogin(t *testing.T) {
 				t.Helper()
 				p := b.submit("/ops/login", "/ops/login", url.Values{"email": {op.Email}, "password": {password}, "totp": {totp}})
 				if p.Status != http.StatusUnauthorized && p.Status != http.StatusBadRequest {
-					t.Fatalf("%s: status %d\n%s", what, p.Status, truncate(p.Body, 2000))
+					t.Fatalf("%s: status %d\n%s", what, p.Status, testbrowser.Truncate(p.Body, 2000))
 				}
 				wantContains(t, what, p, `id="login-error"`)
 				if password != "" {
@@ -157,7 +158,7 @@ func TestCSRF(t *testing.T) {
 			for k, v := range valid {
 				withToken[k] = v
 			}
-			withToken.Set("csrf_token", csrfToken(t, b.get("/ops/requests/new").Body))
+			withToken.Set("csrf_token", testbrowser.CSRFToken(t, b.get("/ops/requests/new").Body))
 			wantStatus(t, "cross-origin request", b.post("/ops/requests", withToken, "Origin", "https://evil.example.com"), http.StatusForbidden)
 			wantStatus(t, "cross-site request", b.post("/ops/requests", withToken, "Sec-Fetch-Site", "cross-site"), http.StatusForbidden)
 			// None of them made a request.

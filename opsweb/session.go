@@ -1,18 +1,13 @@
 package opsweb
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/internal/webkit"
 	"github.com/havencrm/haven/operators"
 	"github.com/havencrm/haven/supportaccess"
 )
@@ -29,44 +24,13 @@ const (
 	maxTokenLen   = 128 // operator tokens are "hvo_" and 43 characters
 )
 
-// csrfTokenFor derives the synchronizer token of an operator session: an
-// HMAC keyed with a hash of the session token, under a label of its own
-// so that it never equals a tenant session's token.
-func csrfTokenFor(sessionToken string) string {
-	key := sha256.Sum256([]byte("haven-ops-csrf" + sessionToken))
-	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte("ops-csrf"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// csrfLabel derives the console's CSRF tokens under a label of their own
+// (the tenant UI uses "csrf"), so that one never equals a tenant
+// session's token; changing it would void every open form.
+const csrfLabel = "ops-csrf"
 
-// tokensEqual compares two tokens in constant time; empty never matches.
-func tokensEqual(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// sameOrigin rejects requests a browser marks as coming from another
-// origin. Requests without either header still need the CSRF token.
-func sameOrigin(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
-			return false
-		}
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return false
-	}
-	return true
-}
+// csrfTokenFor derives the synchronizer token of an operator session.
+func csrfTokenFor(sessionToken string) string { return webkit.CSRFTokenFor(csrfLabel, sessionToken) }
 
 func (c *Console) cookie(name, value string, maxAge int) *http.Cookie {
 	// Strict: the console is never entered from a link on another site
@@ -89,62 +53,34 @@ func (c *Console) setFlash(rw http.ResponseWriter, key string) {
 }
 
 func (c *Console) takeFlash(rw http.ResponseWriter, r *http.Request) (string, bool) {
-	ck, err := r.Cookie(flashCookie)
-	if err != nil {
-		return "", false
-	}
-	c.clearCookie(rw, flashCookie)
-	bad, ok := flashKinds[ck.Value]
-	if !ok {
-		return "", false
-	}
-	return ck.Value, bad
+	return webkit.TakeFlash(r, flashCookie, flashKinds, func() { c.clearCookie(rw, flashCookie) })
 }
 
 // loginCSRF returns the double-submit token of the sign-in form, reusing
 // a well-formed existing cookie so two open sign-in tabs both work.
 func (c *Console) loginCSRF(rw http.ResponseWriter, r *http.Request) string {
-	tok := ""
-	if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 43 {
-		if _, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {
-			tok = ck.Value
-		}
-	}
-	if tok == "" {
-		tok = randomToken()
-	}
+	tok := webkit.FormToken(r, csrfCookie)
 	http.SetCookie(rw, c.cookie(csrfCookie, tok, 2*3600))
 	return tok
 }
 
 // doubleSubmitOK checks the form token against the sign-in CSRF cookie.
-func doubleSubmitOK(r *http.Request) bool {
-	ck, err := r.Cookie(csrfCookie)
-	if err != nil || len(ck.Value) < 32 {
-		return false
-	}
-	return tokensEqual(ck.Value, r.PostForm.Get(csrfField))
-}
+func doubleSubmitOK(r *http.Request) bool { return webkit.DoubleSubmitOK(r, csrfCookie, csrfField) }
 
 // parsePost limits the body, parses the form and checks the origin; it
 // answers the error page itself and reports false when the request must
 // stop.
 func (c *Console) parsePost(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang Lang) bool {
-	if !sameOrigin(r) {
+	f := webkit.CheckPost(rw, r, c.d.MaxBodyBytes)
+	switch {
+	case f == nil:
+		return true
+	case f.CrossOrigin:
 		c.csrfFailed(rw, r, rc, lang)
-		return false
+	default:
+		c.renderError(rw, r, rc, lang, f.Status, f.TitleKey, f.TextKey)
 	}
-	r.Body = http.MaxBytesReader(rw, r.Body, c.d.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			c.renderError(rw, r, rc, lang, http.StatusRequestEntityTooLarge, "error.413.title", "error.413.text")
-			return false
-		}
-		c.renderError(rw, r, rc, lang, http.StatusBadRequest, "error.400.title", "error.400.text")
-		return false
-	}
-	return true
+	return false
 }
 
 // reqCtx is an authenticated console request.
@@ -176,13 +112,13 @@ const allowExpired authOption = 1
 func (c *Console) authed(h handlerFunc, opts ...authOption) http.Handler {
 	expiredOK := len(opts) > 0 && opts[0] == allowExpired
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		lang := requestLang(r)
-		ck, err := r.Cookie(sessionCookie)
-		if err != nil || ck.Value == "" || len(ck.Value) > maxTokenLen {
+		lang := webkit.RequestLang(r)
+		token, ok := webkit.SessionToken(r, sessionCookie, maxTokenLen)
+		if !ok {
 			c.toLogin(rw, r)
 			return
 		}
-		p, err := c.d.Operators.Authenticate(r.Context(), ck.Value)
+		p, err := c.d.Operators.Authenticate(r.Context(), token)
 		if err != nil {
 			if apperr.Is(err, apperr.KindUnauthenticated) {
 				c.clearCookie(rw, sessionCookie)
@@ -193,12 +129,12 @@ func (c *Console) authed(h handlerFunc, opts ...authOption) http.Handler {
 			c.internalError(rw, r, nil, lang, err)
 			return
 		}
-		rc := &reqCtx{p: p, csrf: csrfTokenFor(ck.Value), lang: lang}
+		rc := &reqCtx{p: p, csrf: csrfTokenFor(token), lang: lang}
 		if r.Method == http.MethodPost {
 			if !c.parsePost(rw, r, rc, lang) {
 				return
 			}
-			if !tokensEqual(rc.csrf, r.PostForm.Get(csrfField)) {
+			if !webkit.TokensEqual(rc.csrf, r.PostForm.Get(csrfField)) {
 				c.csrfFailed(rw, r, rc, lang)
 				return
 			}
@@ -214,15 +150,15 @@ func (c *Console) authed(h handlerFunc, opts ...authOption) http.Handler {
 // optionalSession authenticates the cookie when there is one, for pages
 // that look better with the shell but do not need it.
 func (c *Console) optionalSession(r *http.Request) *reqCtx {
-	ck, err := r.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" || len(ck.Value) > maxTokenLen {
+	token, ok := webkit.SessionToken(r, sessionCookie, maxTokenLen)
+	if !ok {
 		return nil
 	}
-	p, err := c.d.Operators.Authenticate(r.Context(), ck.Value)
+	p, err := c.d.Operators.Authenticate(r.Context(), token)
 	if err != nil {
 		return nil
 	}
-	return &reqCtx{p: p, csrf: csrfTokenFor(ck.Value), lang: requestLang(r)}
+	return &reqCtx{p: p, csrf: csrfTokenFor(token), lang: webkit.RequestLang(r)}
 }
 
 // toLogin sends an anonymous visitor to the sign-in page, remembering

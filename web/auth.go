@@ -7,6 +7,7 @@ import (
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/internal/webkit"
 )
 
 // LoginPage is the sign-in form.
@@ -65,24 +66,23 @@ func (w *Web) loginSubmit(rw http.ResponseWriter, r *http.Request) {
 		IP: httpx.ClientIP(r), UserAgent: r.UserAgent(), RequestID: httpx.RequestID(ctx),
 	})
 	if err != nil {
-		status, key := http.StatusUnauthorized, "login.invalid"
 		e, ok := apperr.As(err)
-		switch {
-		case !ok || e.Kind == apperr.KindInternal:
+		if !ok || e.Kind == apperr.KindInternal {
 			w.internalError(rw, r, nil, lang, err)
 			return
+		}
+		// The refusals the console shares, after the tenant realm's own.
+		var status int
+		var key string
+		switch {
 		case e.Code == apperr.CodeCaptchaRequired:
-			key = "login.captcha"
+			status, key = http.StatusUnauthorized, "login.captcha"
 		case e.Code == apperr.CodeMFARequired:
-			key = "login.extra"
-		case e.Kind == apperr.KindInvalid:
-			status, key = http.StatusBadRequest, "login.missing"
-		case e.Kind == apperr.KindLocked:
-			status, key = http.StatusLocked, "login.locked"
-		case e.Kind == apperr.KindRateLimited:
-			status, key = http.StatusTooManyRequests, "login.rate"
+			status, key = http.StatusUnauthorized, "login.extra"
 		case e.Kind == apperr.KindForbidden:
 			status, key = http.StatusForbidden, "login.ip_denied"
+		default:
+			status, key = webkit.LoginRefusal(e)
 		}
 		p := &LoginPage{Shell: w.shell(rw, r, nil, lang, translate(lang, "login.title"), ""),
 			Tenant: truncateRunes(slug, 63), Login: truncateRunes(login, 254), Next: next, Error: translate(lang, key),
@@ -118,19 +118,18 @@ func (w *Web) setLanguage(rw http.ResponseWriter, r *http.Request) {
 	if !w.parsePost(rw, r, nil, lang) {
 		return
 	}
-	ok := doubleSubmitOK(r)
-	if !ok {
+	ok := webkit.SignedInOrOutCSRFOK(r, csrfCookie, csrfField, func() string {
 		if rc := w.optionalSession(r); rc != nil {
-			ok = tokensEqual(rc.csrf, r.PostForm.Get(csrfField))
+			return rc.csrf
 		}
-	}
+		return ""
+	})
 	if !ok {
 		w.csrfFailed(rw, r, nil, lang)
 		return
 	}
 	if l, valid := parseLangTag(r.PostForm.Get("lang")); valid {
-		c := w.cookie(langCookie, l.Tag(), 365*24*3600, http.SameSiteLaxMode)
-		http.SetCookie(rw, c)
+		http.SetCookie(rw, webkit.LangChoiceCookie(l, w.d.SecureCookies))
 	}
 	http.Redirect(rw, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
@@ -170,18 +169,9 @@ func (w *Web) passwordSubmit(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 	current, next, confirm := f.Get("current_password"), f.Get("new_password"), f.Get("confirm_password")
 	p := w.passwordPage(rw, r, rc)
 	req := translate(rc.lang, "password.required")
-	if current == "" {
-		p.CurrentErr = req
-	}
-	if next == "" {
-		p.NewErr = req
-	}
-	if confirm == "" {
-		p.ConfirmErr = req
-	} else if next != confirm {
-		p.ConfirmErr = translate(rc.lang, "password.mismatch")
-	}
-	if p.CurrentErr != "" || p.NewErr != "" || p.ConfirmErr != "" {
+	fe, ok := webkit.CheckPasswordChange(current, next, confirm, req, translate(rc.lang, "password.mismatch"))
+	p.CurrentErr, p.NewErr, p.ConfirmErr = fe.Current, fe.New, fe.Confirm
+	if !ok {
 		w.render(rw, r, http.StatusUnprocessableEntity, "password", p)
 		return
 	}

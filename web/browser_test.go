@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"context"
-	"github.com/havencrm/haven/internal/testenv"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,86 +10,34 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/havencrm/haven/api"
+	"github.com/havencrm/haven/internal/testbrowser"
 	"github.com/havencrm/haven/internal/testserver"
 )
 
-// findChromium returns the browser to drive, preferring Debian's chromium.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.SkipOrFail(t, "browser tests skipped: chromium not found (install Debian's chromium)")
-	return ""
-}
-
-// newChrome starts a headless browser for the test; the whole session is
-// bounded by a 60 s timeout.
+// newChrome starts a headless browser for the test (see
+// internal/testbrowser, shared with the operator console's tests); the
+// whole session is bounded by a 60 s timeout.
 func newChrome(t *testing.T) context.Context {
 	t.Helper()
-	exe := findChromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-	})
-	return ctx
+	return testbrowser.Start(t, 60*time.Second)
 }
 
-// screenshotDir is where the browser test leaves its screenshots for
+// screenshotDir is where the browser tests leave their screenshots for
 // people to look at: $HAVEN_SCREENSHOT_DIR, or a fresh temporary folder
 // that outlives the test.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("HAVEN_SCREENSHOT_DIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	d, err := os.MkdirTemp("", "haven-screenshots-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testbrowser.ScreenshotDir(t)
 }
 
 func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	testbrowser.Run(t, ctx, what, steps...)
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
+	return testbrowser.Text(t, ctx, sel)
 }
 
 // TestBrowser signs in with a real browser, creates an account through
@@ -104,27 +49,13 @@ func TestBrowser(t *testing.T) {
 	dir := screenshotDir(t)
 	shot := func(name string) {
 		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
 		path := filepath.Join(dir, name+".png")
-		if err := os.WriteFile(path, buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testbrowser.Screenshot(t, ctx, path)
 		t.Logf("screenshot %s: %s", name, path)
 	}
 	const name = "Browser Test Trading Co."
 
-	run(t, ctx, "sign in",
-		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.ID("tenant")),
-		chromedp.SendKeys(chromedp.ID("tenant"), tn.Slug),
-		chromedp.SendKeys(chromedp.ID("login"), tn.AdminLogin),
-		chromedp.SendKeys(chromedp.ID("password"), tn.Password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".tiles")),
-	)
+	run(t, ctx, "sign in", testbrowser.TenantSignIn(srv.URL+"/", tn.Slug, tn.AdminLogin, tn.Password)...)
 	if got := text(t, ctx, ".tenant-name"); got != "browser Co." {
 		t.Errorf("top bar tenant = %q", got)
 	}

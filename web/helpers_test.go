@@ -1,13 +1,13 @@
 package web_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/havencrm/haven/internal/testbrowser"
 )
 
 // browser is a cookie-keeping HTTP client that behaves like a browser
@@ -23,42 +23,19 @@ type browser struct {
 
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, base: base, hc: &http.Client{Jar: jar}, lang: "en-US,en;q=0.9", headers: map[string]string{}}
+	return &browser{t: t, base: base, hc: testbrowser.NewClient(t), lang: "en-US,en;q=0.9", headers: map[string]string{}}
 }
 
 // page is a fetched response.
-type page struct {
-	Status int
-	URL    *url.URL // final URL after redirects
-	Header http.Header
-	Body   string
-}
+type page = testbrowser.Page
 
+// do sends req as the browser and checks every HTML page it gets.
 func (b *browser) do(req *http.Request) page {
 	b.t.Helper()
-	if b.lang != "" {
-		req.Header.Set("Accept-Language", b.lang)
-	}
-	for k, v := range b.headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatalf("read %s: %v", req.URL, err)
-	}
-	p := page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+	p := testbrowser.Fetch(b.t, b.hc, req, b.lang, b.headers)
+	if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
 		assertNoInline(b.t, p.URL.Path, p.Body)
-		assertCSP(b.t, resp.Header)
+		assertCSP(b.t, p.Header)
 		if strings.Contains(p.Body, "⟦") {
 			b.t.Errorf("%s: untranslated key on page: %s", p.URL.Path, excerpt(p.Body, "⟦"))
 		}
@@ -68,21 +45,12 @@ func (b *browser) do(req *http.Request) page {
 
 func (b *browser) get(path string) page {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
+	return b.do(testbrowser.GetRequest(b.t, b.base+path))
 }
 
 func (b *browser) post(path string, form url.Values) page {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
+	return b.do(testbrowser.FormRequest(b.t, b.base+path, form))
 }
 
 // submit fetches the page holding a form, copies its CSRF token into the
@@ -102,15 +70,11 @@ func (b *browser) login(slug, login, password string) page {
 	return b.submit("/login", "/login", url.Values{"tenant": {slug}, "login": {login}, "password": {password}})
 }
 
-var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+var csrfPattern = testbrowser.CSRFPattern
 
 func csrfToken(t *testing.T, body string) string {
 	t.Helper()
-	m := csrfPattern.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no CSRF token in page:\n%s", body)
-	}
-	return m[1]
+	return testbrowser.CSRFToken(t, body)
 }
 
 var (
@@ -211,9 +175,4 @@ func wantNotContains(t *testing.T, p page, parts ...string) {
 	}
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return testbrowser.Truncate(s, n) }

@@ -1,115 +1,44 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/havencrm/haven/internal/webkit"
 )
 
-// Lang is a UI language.
-type Lang int
+// Lang is a UI language; the tenant UI and the operator console share
+// the type and the negotiation (internal/webkit), each with its own
+// catalog.
+type Lang = webkit.Lang
 
+// The supported languages.
 const (
-	LangEN Lang = iota
-	LangZH
+	LangEN = webkit.LangEN
+	LangZH = webkit.LangZH
 )
 
-// Tag is the language's BCP 47 tag, used in <html lang> and the lang cookie.
-func (l Lang) Tag() string {
-	if l == LangZH {
-		return "zh-CN"
-	}
-	return "en"
-}
-
-// langCookie remembers an explicit language choice.
-const langCookie = "lang"
-
-func parseLangTag(s string) (Lang, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	switch {
-	case s == "zh" || strings.HasPrefix(s, "zh-"):
-		return LangZH, true
-	case s == "en" || strings.HasPrefix(s, "en-"):
-		return LangEN, true
-	}
-	return LangEN, false
-}
+func parseLangTag(s string) (Lang, bool) { return webkit.ParseLangTag(s) }
 
 // requestLang picks the language: the lang cookie, then the best supported
 // Accept-Language entry, then English.
-func requestLang(r *http.Request) Lang {
-	if c, err := r.Cookie(langCookie); err == nil {
-		if l, ok := parseLangTag(c.Value); ok {
-			return l
-		}
-	}
-	return acceptLanguage(r.Header.Get("Accept-Language"))
-}
+func requestLang(r *http.Request) Lang { return webkit.RequestLang(r) }
 
-func acceptLanguage(header string) Lang {
-	type cand struct {
-		lang Lang
-		q    float64
-		pos  int
-	}
-	var cands []cand
-	for i, part := range strings.Split(header, ",") {
-		if i > 32 {
-			break
-		}
-		tag, params, _ := strings.Cut(part, ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				continue
-			}
-			q = f
-		}
-		if q <= 0 {
-			continue
-		}
-		if l, ok := parseLangTag(tag); ok {
-			cands = append(cands, cand{l, q, i})
-		}
-	}
-	if len(cands) == 0 {
-		return LangEN
-	}
-	sort.SliceStable(cands, func(a, b int) bool { return cands[a].q > cands[b].q })
-	return cands[0].lang
-}
+func acceptLanguage(header string) Lang { return webkit.AcceptLanguage(header) }
 
 // translate returns the message for key in lang; a missing key renders
 // visibly so tests catch it.
 func translate(l Lang, key string, args ...any) string {
-	m, ok := catalog[key]
-	if !ok {
-		return "⟦" + key + "⟧"
-	}
-	s := m[0]
-	if l == LangZH {
-		s = m[1]
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(s, args...)
-	}
-	return s
+	return webkit.Translate(catalog, l, key, args...)
 }
 
 // translateOr translates key, or returns fallback for keys the catalog
 // does not know (e.g. a role added later).
 func translateOr(l Lang, key, fallback string) string {
-	if _, ok := catalog[key]; !ok {
-		return fallback
-	}
-	return translate(l, key)
+	return webkit.TranslateOr(catalog, l, key, fallback)
 }
 
 // catalog holds every UI string: key → {English, Simplified Chinese}.

@@ -1,15 +1,13 @@
 package web
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"html/template"
 	"net/http"
 	"strings"
 
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/internal/webkit"
 )
 
 // templateFuncs are the few helpers templates use; all formatting happens
@@ -47,18 +45,10 @@ type Shell struct {
 func (s *Shell) T(key string, args ...any) string { return translate(s.Lang, key, args...) }
 
 // NavItem is one link of the side navigation.
-type NavItem struct {
-	Label  string
-	Href   string
-	Active bool
-}
+type NavItem = webkit.NavItem
 
 // Option is one choice of a select.
-type Option struct {
-	Value    string
-	Label    string
-	Selected bool
-}
+type Option = webkit.Option
 
 // shell builds the layout data. rc is nil on pages for visitors who are
 // not signed in; their forms use the double-submit CSRF cookie.
@@ -74,13 +64,7 @@ func (w *Web) shell(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang La
 			}
 		}
 	}
-	for _, l := range []Lang{LangEN, LangZH} {
-		key := "lang.en"
-		if l == LangZH {
-			key = "lang.zh"
-		}
-		s.LangOpts = append(s.LangOpts, Option{Value: l.Tag(), Label: translate(lang, key), Selected: l == lang})
-	}
+	s.LangOpts = webkit.LangOptions(lang, func(key string) string { return translate(lang, key) })
 	if key, bad := w.takeFlash(rw, r); key != "" {
 		s.Flash, s.FlashError = translate(lang, "flash."+key), bad
 	}
@@ -129,31 +113,7 @@ func objectLabel(l Lang, en, zh string) string {
 // render executes a page into a buffer first, so a template failure
 // never sends half a page.
 func (w *Web) render(rw http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	var buf bytes.Buffer
-	t := w.pages[page]
-	if t == nil {
-		w.log.Error("unknown page template", "request_id", httpx.RequestID(r.Context()), "page", page)
-		http.Error(rw, "internal error", http.StatusInternalServerError)
-		return
-	}
-	if err := t.ExecuteTemplate(&buf, "page", data); err != nil {
-		rid := httpx.RequestID(r.Context())
-		w.log.Error("render page", "request_id", rid, "page", page, "err", err)
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		rw.WriteHeader(http.StatusInternalServerError)
-		_, _ = rw.Write([]byte("Internal error. Request ID: " + rid + "\n"))
-		return
-	}
-	h := rw.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Vary", "Cookie, Accept-Language")
-	// The middleware's no-referrer makes browsers send "Origin: null" on
-	// form posts, which would defeat the origin check. same-origin still
-	// sends nothing to other sites.
-	h.Set("Referrer-Policy", "same-origin")
-	rw.WriteHeader(status)
-	_, _ = rw.Write(buf.Bytes())
+	webkit.Render(rw, r, w.log, "page", w.pages[page], page, status, data)
 }
 
 // ErrorPage is the view model of every error page.
@@ -193,12 +153,7 @@ func (w *Web) csrfFailed(rw http.ResponseWriter, r *http.Request, rc *reqCtx, la
 
 // internalError logs err with the request ID and shows only the ID.
 func (w *Web) internalError(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang Lang, err error) {
-	rid := httpx.RequestID(r.Context())
-	if errors.Is(err, context.Canceled) {
-		w.log.Info("request canceled", "request_id", rid)
-	} else {
-		w.log.Error("internal error", "request_id", rid, "path", r.URL.Path, "err", err)
-	}
+	webkit.LogInternal(w.log, r, "internal error", err)
 	w.renderError(rw, r, rc, lang, http.StatusInternalServerError, "error.500.title", "error.500.text")
 }
 
@@ -233,16 +188,16 @@ func (w *Web) fail(rw http.ResponseWriter, r *http.Request, rc *reqCtx, err erro
 // optionalSession authenticates the request's cookie when there is one,
 // for pages that look better with the shell but do not need it.
 func (w *Web) optionalSession(r *http.Request) *reqCtx {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" || len(c.Value) > maxTokenLen {
+	token, ok := webkit.SessionToken(r, sessionCookie, maxTokenLen)
+	if !ok {
 		return nil
 	}
 	ctx := r.Context()
-	p, err := w.d.Identity.Authenticate(ctx, c.Value, httpx.ClientIP(r), r.UserAgent(), httpx.RequestID(ctx))
+	p, err := w.d.Identity.Authenticate(ctx, token, httpx.ClientIP(r), r.UserAgent(), httpx.RequestID(ctx))
 	if err != nil {
 		return nil
 	}
-	rc := &reqCtx{p: p, csrf: csrfTokenFor(c.Value), lang: requestLang(r), userName: map[string]string{p.User.ID: p.User.Name}}
+	rc := &reqCtx{p: p, csrf: csrfTokenFor(token), lang: requestLang(r), userName: map[string]string{p.User.ID: p.User.Name}}
 	rc.tenant = p.Tenant
 	if !p.MustChangePassword {
 		if rc.objects, err = w.d.Records.Objects(ctx, p.Actor); err != nil {

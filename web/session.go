@@ -2,12 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,6 +11,7 @@ import (
 	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/identity"
 	"github.com/havencrm/haven/internal/httpx"
+	"github.com/havencrm/haven/internal/webkit"
 	"github.com/havencrm/haven/records"
 	"github.com/havencrm/haven/tenant"
 )
@@ -30,46 +25,23 @@ const (
 	maxTokenLen   = 512
 )
 
-// csrfTokenFor derives the synchronizer token of a session: an HMAC keyed
-// with a hash of the session token. It is stable for the session's life,
-// reveals nothing about the session token and dies with the session.
-func csrfTokenFor(sessionToken string) string {
-	key := sha256.Sum256([]byte("haven-csrf" + sessionToken))
-	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte("csrf"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// csrfLabel keeps the tenant UI's CSRF tokens apart from the operator
+// console's (which derives under "ops-csrf"); changing it would void
+// every open form.
+const csrfLabel = "csrf"
+
+// csrfTokenFor derives the synchronizer token of a session (see
+// webkit.CSRFTokenFor): stable for the session's life, it reveals nothing
+// about the session token and dies with the session.
+func csrfTokenFor(sessionToken string) string { return webkit.CSRFTokenFor(csrfLabel, sessionToken) }
 
 // tokensEqual compares two tokens in constant time; empty never matches.
-func tokensEqual(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func tokensEqual(a, b string) bool { return webkit.TokensEqual(a, b) }
 
 // sameOrigin rejects requests a browser marks as coming from another
-// origin: an Origin header naming another host, or Sec-Fetch-Site
-// cross-site. Requests without either header (old clients, scripts)
-// still need the CSRF token.
-func sameOrigin(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
-			return false
-		}
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return false
-	}
-	return true
-}
+// origin (see webkit.SameOrigin); requests without the headers still need
+// the CSRF token.
+func sameOrigin(r *http.Request) bool { return webkit.SameOrigin(r) }
 
 func (w *Web) cookie(name, value string, maxAge int, sameSite http.SameSite) *http.Cookie {
 	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: w.d.SecureCookies, SameSite: sameSite}
@@ -98,59 +70,30 @@ func (w *Web) setFlash(rw http.ResponseWriter, key string) {
 
 // takeFlash reads and clears the pending flash message.
 func (w *Web) takeFlash(rw http.ResponseWriter, r *http.Request) (key string, isError bool) {
-	c, err := r.Cookie(flashCookie)
-	if err != nil {
-		return "", false
-	}
-	w.clearCookie(rw, flashCookie)
-	bad, ok := flashKinds[c.Value]
-	if !ok {
-		return "", false
-	}
-	return c.Value, bad
+	return webkit.TakeFlash(r, flashCookie, flashKinds, func() { w.clearCookie(rw, flashCookie) })
 }
 
 // loginCSRF returns the double-submit token of the login form, reusing a
 // well-formed existing cookie so that two open sign-in tabs both work.
 func (w *Web) loginCSRF(rw http.ResponseWriter, r *http.Request) string {
-	tok := ""
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
-		if _, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil {
-			tok = c.Value
-		}
-	}
-	if tok == "" {
-		tok = randomToken()
-	}
+	tok := webkit.FormToken(r, csrfCookie)
 	http.SetCookie(rw, w.cookie(csrfCookie, tok, 2*3600, http.SameSiteStrictMode))
 	return tok
 }
 
 // doubleSubmitOK checks the form token against the haven_csrf cookie.
-func doubleSubmitOK(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || len(c.Value) < 32 {
-		return false
-	}
-	return tokensEqual(c.Value, r.PostForm.Get(csrfField))
-}
+func doubleSubmitOK(r *http.Request) bool { return webkit.DoubleSubmitOK(r, csrfCookie, csrfField) }
 
 // parsePost limits the body, parses the form and checks the origin. It
 // answers the error page itself and reports false when the request must
 // stop.
 func (w *Web) parsePost(rw http.ResponseWriter, r *http.Request, rc *reqCtx, lang Lang) bool {
-	if !sameOrigin(r) {
-		w.csrfFailed(rw, r, rc, lang)
-		return false
-	}
-	r.Body = http.MaxBytesReader(rw, r.Body, w.d.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			w.renderError(rw, r, rc, lang, http.StatusRequestEntityTooLarge, "error.413.title", "error.413.text")
-			return false
+	if f := webkit.CheckPost(rw, r, w.d.MaxBodyBytes); f != nil {
+		if f.CrossOrigin {
+			w.csrfFailed(rw, r, rc, lang)
+		} else {
+			w.renderError(rw, r, rc, lang, f.Status, f.TitleKey, f.TextKey)
 		}
-		w.renderError(rw, r, rc, lang, http.StatusBadRequest, "error.400.title", "error.400.text")
 		return false
 	}
 	return true
@@ -203,12 +146,12 @@ func (w *Web) authed(h handlerFunc, opts ...authOption) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		lang := requestLang(r)
 		ctx := r.Context()
-		c, err := r.Cookie(sessionCookie)
-		if err != nil || c.Value == "" || len(c.Value) > maxTokenLen {
+		token, ok := webkit.SessionToken(r, sessionCookie, maxTokenLen)
+		if !ok {
 			w.toLogin(rw, r)
 			return
 		}
-		p, err := w.d.Identity.Authenticate(ctx, c.Value, httpx.ClientIP(r), r.UserAgent(), httpx.RequestID(ctx))
+		p, err := w.d.Identity.Authenticate(ctx, token, httpx.ClientIP(r), r.UserAgent(), httpx.RequestID(ctx))
 		if err != nil {
 			if apperr.Is(err, apperr.KindUnauthenticated) {
 				w.clearCookie(rw, sessionCookie)
@@ -219,7 +162,7 @@ func (w *Web) authed(h handlerFunc, opts ...authOption) http.Handler {
 			w.internalError(rw, r, nil, lang, err)
 			return
 		}
-		rc := &reqCtx{p: p, csrf: csrfTokenFor(c.Value), lang: lang, userName: map[string]string{p.User.ID: p.User.Name}}
+		rc := &reqCtx{p: p, csrf: csrfTokenFor(token), lang: lang, userName: map[string]string{p.User.ID: p.User.Name}}
 		rc.tenant = p.Tenant
 		if !p.MustChangePassword {
 			if rc.objects, err = w.d.Records.Objects(ctx, p.Actor); err != nil {
