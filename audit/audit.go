@@ -6,6 +6,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/havencrm/haven/access"
@@ -150,10 +151,16 @@ func Diff(before, after map[string]any) map[string]Change {
 	return out
 }
 
+// equalValue compares JSON-shaped values; lists and objects (multi-select
+// values, sealed envelopes) compare by content, so an unchanged one is no
+// change.
 func equalValue(a, b any) bool {
-	switch av := a.(type) {
+	switch a.(type) {
 	case []any, map[string]any:
-		_ = av
+		return reflect.DeepEqual(a, b)
+	}
+	switch b.(type) {
+	case []any, map[string]any:
 		return false
 	}
 	return a == b

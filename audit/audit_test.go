@@ -50,6 +50,17 @@ func TestDiff(t *testing.T) {
 	if len(audit.Diff(nil, nil)) != 0 || len(audit.Diff(before, before)) != 0 {
 		t.Fatal("diff of equal maps not empty")
 	}
+	// Lists and objects compare by content: an untouched multi-select
+	// or sealed value is no change, an edited one is.
+	sealed := func(env string) map[string]any { return map[string]any{"$sealed": env} }
+	lists := audit.Diff(map[string]any{"tags": []any{"a", "b"}, "mobile": sealed("hv1:x"), "m": sealed("hv1:y")},
+		map[string]any{"tags": []any{"a", "b"}, "mobile": sealed("hv1:x"), "m": sealed("hv1:z")})
+	if _, ok := lists["tags"]; ok || len(lists) != 1 || lists["m"].After == nil {
+		t.Fatalf("diff of lists and objects %v", lists)
+	}
+	if d := audit.Diff(map[string]any{"tags": []any{"a"}}, map[string]any{"tags": "a"}); len(d) != 1 {
+		t.Fatalf("a list becoming a string is a change: %v", d)
+	}
 	created := audit.Diff(nil, map[string]any{"a": 1.0})
 	if created["a"] != (audit.Change{After: 1.0}) {
 		t.Fatalf("create diff %v", created)

@@ -105,16 +105,23 @@ func TestOperatorWriteGrantAndDigest(t *testing.T) {
 			// A protected value the operator sees masked is never overwritten blind.
 			wantRaw(t, "overwrite a masked field", call(http.MethodPatch, recordPath,
 				map[string]any{"version": rec.Version, "fields": map[string]any{"mobile": "13800000000"}}), 400, "invalid_request")
+			// The encrypted mobile, which the operator's copy of the record
+			// held sealed, is intact and still found by its blind index.
 			got, err := acme.Admin.GetRecord(ctx, "contact", c.ID)
-			if err != nil || got.Fields["title"] != "Head of purchasing" || got.Name != "Wang Wei" || got.OwnerID != c.OwnerID {
+			if err != nil || got.Fields["title"] != "Head of purchasing" || got.Name != "Wang Wei" || got.OwnerID != c.OwnerID ||
+				got.Fields["mobile"] != "13912345678" {
 				t.Fatalf("record after the operator's change: %+v %v", got, err)
+			}
+			found, err := acme.Admin.ListRecords(ctx, "contact", client.ListOptions{Filter: map[string]string{"mobile": "13912345678"}})
+			if err != nil || len(found.Items) != 1 || found.Items[0].ID != c.ID {
+				t.Fatalf("search by the encrypted mobile after the operator's change: %+v %v", found, err)
 			}
 			// The tenant's trail shows the change as the operator via the grant.
 			updates, err := acme.Admin.ListAudit(ctx, client.AuditQuery{Action: "record.update"})
 			if err != nil || len(updates.Items) != 1 {
 				t.Fatalf("update events: %+v %v", updates, err)
 			}
-			if e := updates.Items[0]; e.Actor.Type != "operator" || e.Actor.ID != opID || e.Via != "grant:"+rw.ID ||
+			if e := updates.Items[0]; e.Actor.Type != "operator" || e.Actor.ID != opID || e.Via != "grant:"+rw.ID || len(e.Changes) != 1 ||
 				e.Changes["title"].Before != "Buyer" || e.Changes["title"].After != "Head of purchasing" {
 				t.Fatalf("update event %+v", e)
 			}

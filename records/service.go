@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -302,7 +303,10 @@ func decodeInput(actor tenant.Actor, obj Object, in Values) (map[string]any, err
 			bad[truncate(name, 60)] = "unknown field"
 			continue
 		}
-		if !access.CanSetField(actor, fl.Policy) {
+		// An operator never sets an encrypted field, whatever its policy:
+		// the value would be sealed beside envelopes the operator's copy of
+		// the record cannot open (see Update).
+		if !access.CanSetField(actor, fl.Policy) || actor.Kind == tenant.ActorOperator && (fl.Encrypted || fl.CryptoPending) {
 			bad[name] = "you may not change this field"
 			continue
 		}
@@ -568,6 +572,10 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 			next.OwnerID = ownerID
 		}
 		next.Fields, next.Name, next.Version = fields, recordName(obj, fields), cur.Version+1
+		if actor.Kind == tenant.ActorOperator && next.Name == "" {
+			// The operator's copy holds a sealed name, never its clear text.
+			next.Name = cur.Name
+		}
 		next.UpdatedAt, next.UpdatedBy = now, actor.UserID
 		diff := audit.Diff(auditFields(cur), auditFields(next))
 		// A value written by someone who cannot read the field counts as a
@@ -578,17 +586,30 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 			out = present(actor, obj, cur)
 			return nil
 		}
-		storedFields, index, err := s.sealFields(ctx, actor.TenantID, obj, id, fields)
-		if err != nil {
-			return err
+		var storedFields map[string]any
+		var index []IndexEntry
+		if actor.Kind == tenant.ActorOperator {
+			// An operator's record was never opened: its encrypted values
+			// are still the stored envelopes, which sealing again would
+			// bury. decodeInput lets an operator set plain fields only, so
+			// the stored record with those fields changed is the new one,
+			// and the blind indexes stay as they are.
+			storedFields = withChanges(stored.Fields, fields, changes)
+		} else {
+			storedFields, index, err = s.sealFields(ctx, actor.TenantID, obj, id, fields)
+			if err != nil {
+				return err
+			}
 		}
 		sn := next
 		sn.Fields = storedFields
 		if err := s.store.UpdateRecord(ctx, actor.TenantID, sn); err != nil {
 			return err
 		}
-		if err := s.store.ReplaceRecordIndex(ctx, actor.TenantID, object, id, index); err != nil {
-			return err
+		if actor.Kind != tenant.ActorOperator {
+			if err := s.store.ReplaceRecordIndex(ctx, actor.TenantID, object, id, index); err != nil {
+				return err
+			}
 		}
 		ev := audit.New(actor, now, audit.ActionRecordUpdated, object, next.ID, next.Name)
 		ev.Changes = storedAuditChanges(obj, auditFields(cur), auditFields(next), auditFields(stored), auditFields(sn))
@@ -601,6 +622,23 @@ func (s *Service) Update(ctx context.Context, actor tenant.Actor, object, id str
 		return s.store.AppendAudit(ctx, ev)
 	})
 	return out, err
+}
+
+// withChanges returns the stored fields with the changed ones taken from
+// merged (absent there: removed).
+func withChanges(stored, merged, changes map[string]any) map[string]any {
+	out := maps.Clone(stored)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for name := range changes {
+		if v, ok := merged[name]; ok {
+			out[name] = v
+		} else {
+			delete(out, name)
+		}
+	}
+	return out
 }
 
 // blindWrites lists the changed fields the actor cannot read back.
