@@ -19,7 +19,8 @@ import (
 // tenant's admin, in a browser context of their own, approves by typing
 // the statement; the operator opens the contact and sees the mobile
 // masked, with the number nowhere in the page; the admin revokes; the
-// operator's reload is refused.
+// operator's reload is refused. Under a second grant that allows
+// writes, the operator corrects a contact's title through the edit form.
 func TestBrowserSupportFlow(t *testing.T) {
 	// The browser start-up and steps are the tenant UI's tests' too
 	// (internal/testbrowser); 90 s covers two sign-ins and the approval.
@@ -167,4 +168,49 @@ func TestBrowserSupportFlow(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/ops/requests"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-request="`+grantID+`"][data-state="revoked"]`)),
 	)
+
+	// Under a grant that allows writes, the operator corrects a title
+	// from the record page; the mobile stays masked and is no input.
+	plain, err := tn.Admin.CreateRecord(ctx, "contact", client.RecordInput{Fields: map[string]any{"name": "Zhao Min", "title": "Byuer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testbrowser.Run(t, opCtx, "request write access to contacts",
+		chromedp.Navigate(srv.URL+"/ops/requests/new?tenant=browserops"),
+		chromedp.WaitVisible(chromedp.ID("request-form")),
+		chromedp.SendKeys(chromedp.ID("reason"), "Fix a misspelt title (SUP-901)."),
+		chromedp.SendKeys(chromedp.ID("ticket"), "SUP-901"),
+		chromedp.Click(chromedp.ID("obj-contact")),
+		chromedp.Click(chromedp.ID("access-write")),
+		chromedp.Click(chromedp.ID("request-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#request[data-state="pending"]`)),
+	)
+	if loc, err = chromedp.Run(opCtx, chromedp.Location()); err != nil {
+		t.Fatal(err)
+	}
+	writeGrant := loc[strings.LastIndex(loc, "/")+1:]
+	if _, err := tn.Admin.DecideSupportAccess(ctx, writeGrant, "approve", api.GrantDecisionRequest{Statement: "I authorize Olga Operator to fix the title for SUP-901."}); err != nil {
+		t.Fatal(err)
+	}
+	testbrowser.Run(t, opCtx, "the operator edits the title",
+		chromedp.Navigate(srv.URL+"/ops/tenants/browserops/objects/contact/records/"+plain.ID),
+		chromedp.WaitVisible(chromedp.ID("record-edit")),
+		chromedp.Click(chromedp.ID("record-edit")),
+		chromedp.WaitVisible(chromedp.ID("edit-form")),
+		chromedp.SetValue(chromedp.ID("f-title"), "Buyer"),
+	)
+	if n, err := chromedp.Run(opCtx, chromedp.Evaluate[int](`document.querySelectorAll('#edit-form [name="mobile"], #edit-form [name="email"]').length`)); err != nil || n != 0 {
+		t.Errorf("protected fields as inputs: %d %v", n, err)
+	}
+	testbrowser.ExtraShot(t, opCtx, "ops-edit-form")
+	testbrowser.Run(t, opCtx, "save",
+		chromedp.Click(chromedp.ID("edit-submit")),
+		chromedp.WaitVisible(chromedp.ID("flash")),
+	)
+	if got := testbrowser.Text(t, opCtx, "#record-fields"); !strings.Contains(got, "Buyer") || strings.Contains(got, "Byuer") {
+		t.Errorf("record fields after the edit = %q", got)
+	}
+	if rec, err := tn.Admin.GetRecord(ctx, "contact", plain.ID); err != nil || rec.Fields["title"] != "Buyer" {
+		t.Fatalf("after the edit: %+v %v", rec, err)
+	}
 }

@@ -1,7 +1,9 @@
 // Package opsweb is the operator console: server-rendered pages under
 // /ops where the vendor's operators sign in (password and TOTP), see the
-// tenants' metadata, ask a tenant for access, follow their requests, and
-// read records only under a grant the tenant's admin approved.
+// tenants' metadata, ask a tenant for access, follow (and, while pending,
+// withdraw) their requests, read records only under a grant the tenant's
+// admin approved, and change a record's plain fields under a grant that
+// allows writes.
 //
 // It is a second face of the operator realm, beside the JSON API of
 // package opsapi, and makes the same decisions through the same services:
@@ -9,7 +11,8 @@
 // supportaccess.Service authorizes each read under the active grant and
 // records it in the tenant's audit trail before anything is shown, and
 // records.Service presents records as an operator actor sees them (masked,
-// never decrypted). Its session cookie is its own (haven_ops, Path=/ops);
+// never decrypted) and makes every decision about a change under a grant
+// (see edit.go). Its session cookie is its own (haven_ops, Path=/ops);
 // it never reads the tenant UI's cookie, and the tenant side never reads
 // this one.
 package opsweb
@@ -50,6 +53,7 @@ type Support interface {
 	ActiveGrant(ctx context.Context, operatorID string, tid tenant.ID, object string, write bool) (supportaccess.Grant, error)
 	RecordUse(ctx context.Context, op supportaccess.Operator, tid tenant.ID, g supportaccess.Grant, what, object string, ids []string) error
 	OperatorRequests(ctx context.Context, operatorID string) ([]supportaccess.Grant, error)
+	Withdraw(ctx context.Context, op supportaccess.Operator, tid tenant.ID, id string) (supportaccess.Grant, error)
 }
 
 // Grants finds a grant by ID across tenants.
@@ -62,10 +66,13 @@ type Tenants interface {
 	TenantBySlug(ctx context.Context, slug string) (tenant.Tenant, error)
 }
 
-// Records reads records as an operator actor (masked, never decrypted).
+// Records reads records as an operator actor (masked, never decrypted)
+// and, under a grant that allows writes, changes them: the records
+// service makes every field decision and writes the audit event.
 type Records interface {
 	Get(ctx context.Context, actor tenant.Actor, object, id string) (records.Record, error)
 	List(ctx context.Context, actor tenant.Actor, object string, q records.ListQuery) ([]records.Record, string, error)
+	Update(ctx context.Context, actor tenant.Actor, object, id string, version int64, ownerID string, in records.Values) (records.Record, error)
 }
 
 // Schema returns an object's metadata (labels and field order), read
@@ -101,7 +108,7 @@ type Console struct {
 	pages map[string]*template.Template
 }
 
-var pageNames = []string{"login", "password", "dashboard", "request_form", "requests", "request", "records", "record", "error"}
+var pageNames = []string{"login", "password", "dashboard", "request_form", "requests", "request", "records", "record", "edit", "error"}
 
 // New returns the console with its templates parsed. It panics on a
 // template error: templates are embedded, so that is a build defect.
@@ -142,8 +149,11 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"/requests/new", c.authed(c.requestForm))
 	mux.Handle("POST "+Prefix+"/requests", c.authed(c.requestSubmit))
 	mux.Handle("GET "+Prefix+"/requests/{id}", c.authed(c.requestPage))
+	mux.Handle("POST "+Prefix+"/requests/{id}/withdraw", c.authed(c.withdrawRequest))
 	mux.Handle("GET "+Prefix+"/tenants/{slug}/objects/{object}/records", c.authed(c.recordsPage))
 	mux.Handle("GET "+Prefix+"/tenants/{slug}/objects/{object}/records/{id}", c.authed(c.recordPage))
+	mux.Handle("GET "+Prefix+"/tenants/{slug}/objects/{object}/records/{id}/edit", c.authed(c.editForm))
+	mux.Handle("POST "+Prefix+"/tenants/{slug}/objects/{object}/records/{id}/edit", c.authed(c.editSubmit))
 
 	// Anything else under /ops is an HTML 404 of the console, never a
 	// tenant page.

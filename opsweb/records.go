@@ -34,9 +34,10 @@ type grantedRead struct {
 	op     supportaccess.Operator
 }
 
-// granted authorizes the request; ok false means the refusal (or an error
-// page) was already written.
-func (c *Console) granted(rw http.ResponseWriter, r *http.Request, rc *reqCtx) (grantedRead, bool) {
+// granted authorizes the request under a grant that covers the object
+// (and allows changes when write); ok false means the refusal (or an
+// error page) was already written.
+func (c *Console) granted(rw http.ResponseWriter, r *http.Request, rc *reqCtx, write bool) (grantedRead, bool) {
 	slug, object := r.PathValue("slug"), r.PathValue("object")
 	if len(slug) > 63 || len(object) > 63 {
 		c.refuse(rw, r, rc)
@@ -52,7 +53,7 @@ func (c *Console) granted(rw http.ResponseWriter, r *http.Request, rc *reqCtx) (
 		return grantedRead{}, false
 	}
 	op := rc.operator(r)
-	g, err := c.d.Support.ActiveGrant(r.Context(), op.ID, t.ID, object, false)
+	g, err := c.d.Support.ActiveGrant(r.Context(), op.ID, t.ID, object, write)
 	if err != nil {
 		if apperr.Is(err, apperr.KindForbidden) || apperr.Is(err, apperr.KindNotFound) {
 			c.refuse(rw, r, rc)
@@ -192,7 +193,7 @@ func cell(l Lang, rec records.Record, label, name string) Cell {
 const maxListColumns = 4
 
 func (c *Console) recordsPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	gr, ok := c.granted(rw, r, rc)
+	gr, ok := c.granted(rw, r, rc, false)
 	if !ok {
 		return
 	}
@@ -256,10 +257,13 @@ type RecordPage struct {
 	Created     string
 	Updated     string
 	Version     int64
+	// EditHref links to the edit form; set only when a grant that allows
+	// changes to this object is active for the operator now.
+	EditHref string
 }
 
 func (c *Console) recordPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	gr, ok := c.granted(rw, r, rc)
+	gr, ok := c.granted(rw, r, rc, false)
 	if !ok {
 		return
 	}
@@ -283,6 +287,9 @@ func (c *Console) recordPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 			continue
 		}
 		p.Fields = append(p.Fields, cell(rc.lang, rec, fieldLabel(rc.lang, obj, name), name))
+	}
+	if c.canWrite(r, gr) {
+		p.EditHref = recordHref(gr.slug, gr.object, rec.ID) + "/edit"
 	}
 	c.render(rw, r, http.StatusOK, "record", p)
 }

@@ -49,6 +49,9 @@ type RequestRow struct {
 	Approvals               []DecisionView
 	Denial, Revocation      []DecisionView
 	Open                    []NavItem // links to the scoped views while active
+	// WithdrawHref is where the withdraw form posts; set only while the
+	// request is pending, the one state the operator may take it back in.
+	WithdrawHref string
 }
 
 // DecisionView is one admin decision as the operator sees it: when, and
@@ -109,6 +112,9 @@ func (c *Console) requestRow(l Lang, g supportaccess.Grant, idx map[tenant.ID]op
 	}
 	if g.Revocation != nil {
 		row.Revocation = decisions(*g.Revocation)
+	}
+	if g.State == supportaccess.Pending {
+		row.WithdrawHref = row.Href + "/withdraw"
 	}
 	if g.State == supportaccess.Active && t.Slug != "" {
 		for _, o := range g.Scope.Objects {
@@ -284,31 +290,84 @@ func (c *Console) requestsPage(rw http.ResponseWriter, r *http.Request, rc *reqC
 type RequestPage struct {
 	Shell
 	Request RequestRow
+	// WithdrawError says why a withdrawal was refused (the request was
+	// decided meanwhile); the page then shows the request as it stands.
+	WithdrawError string
 }
 
-func (c *Console) requestPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	ctx := r.Context()
+// ownRequest loads the operator's own request; ok false means the 404
+// (or an error page) was already written. Another operator's request
+// answers exactly like a missing one.
+func (c *Console) ownRequest(rw http.ResponseWriter, r *http.Request, rc *reqCtx) (tenant.ID, supportaccess.Grant, bool) {
 	id := r.PathValue("id")
 	if !tenant.ValidID(id) {
 		c.renderError(rw, r, rc, rc.lang, http.StatusNotFound, "error.404.title", "error.404.text")
-		return
+		return "", supportaccess.Grant{}, false
 	}
-	_, g, err := c.d.Grants.GrantByID(ctx, id)
-	// Another operator's request answers exactly like a missing one.
+	tid, g, err := c.d.Grants.GrantByID(r.Context(), id)
 	if err != nil || g.OperatorID != rc.p.Operator.ID {
 		if err != nil && !apperr.Is(err, apperr.KindNotFound) {
 			c.fail(rw, r, rc, err)
-			return
+			return "", supportaccess.Grant{}, false
 		}
 		c.renderError(rw, r, rc, rc.lang, http.StatusNotFound, "error.404.title", "error.404.text")
+		return "", supportaccess.Grant{}, false
+	}
+	return tid, g, true
+}
+
+func (c *Console) requestDetail(rw http.ResponseWriter, r *http.Request, rc *reqCtx, g supportaccess.Grant) (*RequestPage, error) {
+	ts, err := c.d.Operators.Tenants(r.Context(), rc.p)
+	if err != nil {
+		return nil, err
+	}
+	return &RequestPage{Shell: c.shell(rw, r, rc, rc.lang, translate(rc.lang, "req.detail_title"), "requests"),
+		Request: c.requestRow(rc.lang, g.At(c.d.Now()), tenantIndex(ts))}, nil
+}
+
+func (c *Console) requestPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	_, g, ok := c.ownRequest(rw, r, rc)
+	if !ok {
 		return
 	}
-	ts, err := c.d.Operators.Tenants(ctx, rc.p)
+	p, err := c.requestDetail(rw, r, rc, g)
 	if err != nil {
 		c.fail(rw, r, rc, err)
 		return
 	}
-	p := &RequestPage{Shell: c.shell(rw, r, rc, rc.lang, translate(rc.lang, "req.detail_title"), "requests"),
-		Request: c.requestRow(rc.lang, g.At(c.d.Now()), tenantIndex(ts))}
 	c.render(rw, r, http.StatusOK, "request", p)
+}
+
+// withdrawRequest takes back the operator's pending request. The
+// service decides (only pending, only the requesting operator) and
+// writes the event in the tenant's trail; a request decided meanwhile is
+// shown as it now stands, with why it can no longer be withdrawn.
+func (c *Console) withdrawRequest(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	tid, g, ok := c.ownRequest(rw, r, rc)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	_, err := c.d.Support.Withdraw(ctx, rc.operator(r), tid, g.ID)
+	if err == nil {
+		c.setFlash(rw, "withdrawn")
+		http.Redirect(rw, r, Prefix+"/requests/"+url.PathEscape(g.ID), http.StatusSeeOther)
+		return
+	}
+	if !apperr.Is(err, apperr.KindConflict) {
+		c.fail(rw, r, rc, err)
+		return
+	}
+	_, cur, err := c.d.Grants.GrantByID(ctx, g.ID)
+	if err != nil {
+		c.fail(rw, r, rc, err)
+		return
+	}
+	p, err := c.requestDetail(rw, r, rc, cur)
+	if err != nil {
+		c.fail(rw, r, rc, err)
+		return
+	}
+	p.WithdrawError = translate(rc.lang, "req.withdraw_refused", p.Request.State)
+	c.render(rw, r, http.StatusConflict, "request", p)
 }

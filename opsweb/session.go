@@ -45,6 +45,7 @@ func (c *Console) clearCookie(rw http.ResponseWriter, name string) {
 // flash keys and whether they report a problem.
 var flashKinds = map[string]bool{
 	"signed_out": false, "session_ended": true, "password_changed": false, "requested": false,
+	"withdrawn": false, "record_updated": false,
 }
 
 // setFlash leaves a message key (never data) for the next page.
