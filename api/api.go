@@ -354,6 +354,8 @@ func statusOf(e *apperr.Error) int {
 		return http.StatusLocked
 	case apperr.KindRateLimited:
 		return http.StatusTooManyRequests
+	case apperr.KindGone:
+		return http.StatusGone
 	}
 	return http.StatusInternalServerError
 }

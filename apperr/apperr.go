@@ -22,6 +22,9 @@ const (
 	KindForbidden
 	KindLocked
 	KindRateLimited
+	// KindGone reports something that existed but is no longer kept
+	// (a change-feed cursor past the feed's retention).
+	KindGone
 )
 
 func (k Kind) String() string {
@@ -40,6 +43,8 @@ func (k Kind) String() string {
 		return "locked"
 	case KindRateLimited:
 		return "rate_limited"
+	case KindGone:
+		return "gone"
 	default:
 		return "internal"
 	}
@@ -60,6 +65,7 @@ const (
 	CodePasswordPolicy       = "password_policy"
 	CodeAccountLocked        = "account_locked"
 	CodeRateLimited          = "rate_limited"
+	CodeCursorExpired        = "cursor_expired"
 	CodeInternal             = "internal"
 )
 
@@ -168,6 +174,13 @@ func PasswordPolicy(violations []string) *Error {
 	e := newErr(KindInvalid, CodePasswordPolicy, "the password does not meet the password policy")
 	e.Details = map[string]any{"violations": violations}
 	return e
+}
+
+// CursorExpired reports a change-feed cursor older than the changes the
+// feed still keeps: following it would silently skip changes, so the
+// client must take a full copy again.
+func CursorExpired(format string, args ...any) *Error {
+	return newErr(KindGone, CodeCursorExpired, format, args...)
 }
 
 // Internal wraps an unexpected error; its cause is logged, never shown.

@@ -59,6 +59,11 @@ type Config struct {
 	// Attachments configures files attached to records.
 	Attachments Attachments
 
+	// ChangeRetentionDays is how long the change feed keeps a change
+	// (records.DefaultChangeRetention unless set); a client whose cursor
+	// is older must take a full copy again.
+	ChangeRetentionDays uint32
+
 	// KEK selects the key-encryption-key provider (local key files or a
 	// PKCS#11 HSM) and the tokens of tenants that bring their own key.
 	KEK KEK
@@ -82,6 +87,9 @@ func Default() Config {
 		Notify:            defaultNotify(),
 		Attachments:       defaultAttachments(),
 		KEK:               defaultKEK(),
+		// 90 days: records.DefaultChangeRetention (config imports no
+		// domain package).
+		ChangeRetentionDays: 90,
 	}
 }
 
@@ -181,6 +189,9 @@ func settings() []setting {
 		}),
 		mk("tls-key", "TLS private key file", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.TLSKey })
+		}),
+		mk("change-retention-days", "days the change feed keeps a change; older cursors must take a full copy again", func() (func(*Config) string, func(*Config, string) error) {
+			return uintv(func(c *Config) *uint32 { return &c.ChangeRetentionDays }, 1, 3650)
 		}),
 		mk("log-level", "debug, info, warn or error", func() (func(*Config) string, func(*Config, string) error) {
 			return str(func(c *Config) *string { return &c.LogLevel })

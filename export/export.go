@@ -123,8 +123,15 @@ type Scheduler interface {
 	EnqueueJob(ctx context.Context, j jobs.Job, notBefore time.Time) (jobs.Job, bool, error)
 }
 
-// Options are the service's collaborators; Attachments, Governor and
-// Scheduler may be nil.
+// ChangeHeads reads where a tenant's change feed stands (the store
+// implements it); the manifest names it so the feed can be followed from
+// the export.
+type ChangeHeads interface {
+	ChangeHead(ctx context.Context, tid tenant.ID) (int64, error)
+}
+
+// Options are the service's collaborators; Attachments, Governor,
+// Scheduler and Changes may be nil.
 type Options struct {
 	Store       Store
 	Records     Records
@@ -136,6 +143,8 @@ type Options struct {
 	Queue       Queue
 	Scheduler   Scheduler
 	Governor    Governor
+	// Changes gives the change-feed head the manifest records.
+	Changes ChangeHeads
 	// Dir holds the files, one directory per tenant.
 	Dir string
 	// TTL is how long a file may be downloaded (default DefaultTTL).

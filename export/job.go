@@ -107,6 +107,9 @@ type run struct {
 	counts  map[string]int64
 	files   []manifestFile
 	at      time.Time
+	// changeCursor is where the change feed stood before the run read
+	// anything (GET /api/v1/changes?since=...); "" without a feed.
+	changeCursor string
 }
 
 type manifestFile struct {
@@ -144,6 +147,18 @@ func (hw *hashingWriter) Write(p []byte) (int, error) {
 func (r *run) write() error {
 	s, e, ctx := r.s, r.e, r.ctx
 	tid := e.TenantID
+	// The change head is taken before anything is read: every change
+	// committed after it is in the feed after this cursor, so a customer
+	// who imports the zip and follows the feed from it misses nothing
+	// (a change the zip already shows arrives again, and applying the
+	// record's current state twice changes nothing).
+	if s.o.Changes != nil {
+		seq, err := s.o.Changes.ChangeHead(ctx, tid)
+		if err != nil {
+			return err
+		}
+		r.changeCursor = records.EncodeChangeCursor(tid, seq)
+	}
 	objects, err := s.o.Records.ExportObjects(ctx, tid)
 	if err != nil {
 		return err
@@ -854,6 +869,10 @@ type manifest struct {
 	Encryption    string           `json:"encryption"`
 	Counts        map[string]int64 `json:"counts"`
 	Files         []manifestFile   `json:"files"`
+	// ChangeCursor is the change feed's cursor taken before the export
+	// read any data: follow GET /api/v1/changes?since= from it after
+	// importing the zip.
+	ChangeCursor string `json:"change_cursor,omitempty"`
 }
 
 type exporterDTO struct {
@@ -867,5 +886,5 @@ func (r *run) writeManifest() error {
 	actor := r.s.requester(r.ctx, r.e)
 	return r.writeJSON("manifest.json", manifest{Format: FormatVersion, ExportID: r.e.ID, Tenant: string(r.e.TenantID), CreatedAt: r.at,
 		Exporter: exporterDTO{UserID: actor.UserID, Name: actor.Name}, SchemaVersion: r.s.o.SchemaVersion,
-		Encryption: string(r.e.Encryption), Counts: r.counts, Files: r.files})
+		Encryption: string(r.e.Encryption), Counts: r.counts, Files: r.files, ChangeCursor: r.changeCursor})
 }

@@ -7,7 +7,9 @@
 // saved cursor. Every page is written in one target transaction together
 // with the position it reached, so an interrupted run resumes where it
 // stopped, never skipping or repeating a page, and a run with nothing new
-// changes nothing.
+// changes nothing. When the server has purged the changes after the saved
+// cursor (410 cursor_expired), the run takes a fresh full copy from a new
+// head and then deletes the rows the copy did not see.
 //
 // One table per object, named after it, with the columns id (primary
 // key), version, owner_id, name, created_at, updated_at and one typed
@@ -27,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/havencrm/haven/api"
+	"github.com/havencrm/haven/apperr"
 	"github.com/havencrm/haven/client"
 )
 
@@ -166,6 +169,8 @@ type mirror struct {
 	tables map[string]table
 	order  []string
 	res    Result
+	// recopy is true while a fresh copy after an expired cursor runs.
+	recopy bool
 }
 
 // Run mirrors the tenant behind opts.Source into opts.To.
@@ -229,17 +234,91 @@ func (m *mirror) run(ctx context.Context, tenantID string) error {
 		st = state{source: m.source, tenantID: tenantID, cursor: cur, phase: phaseCopy}
 		m.o.Log.Info("mirror: first run, copying every object")
 	}
-	m.res.Cursor = st.cursor
-	if st.phase == phaseCopy {
-		m.res.FullCopy = true
-		if err := m.copyAll(ctx); err != nil {
+	var marks int
+	if err := m.t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM haven_mirror_recopy`).Scan(&marks); err != nil {
+		return fmt.Errorf("read mirror state: %w", err)
+	}
+	m.recopy = marks > 0 // a fresh copy was interrupted: resume it as one
+	for restarted := false; ; restarted = true {
+		m.res.Cursor = st.cursor
+		if st.phase == phaseCopy {
+			m.res.FullCopy = true
+			if err := m.copyAll(ctx); err != nil {
+				return err
+			}
+			if err := m.finishCopy(ctx); err != nil {
+				return err
+			}
+		}
+		err := m.applyChanges(ctx, st.cursor)
+		if restarted || !client.IsCode(err, apperr.CodeCursorExpired) {
 			return err
 		}
-		if _, err := m.t.db.ExecContext(ctx, m.t.rebind(`UPDATE haven_mirror_state SET phase = ? WHERE id = 1`), phaseChanges); err != nil {
-			return fmt.Errorf("save mirror state: %w", err)
+		// The server purged the changes after the saved cursor: following
+		// the feed would skip them, so the target is stale for good. Only
+		// a fresh copy from a new head brings it back.
+		m.o.Log.Warn("mirror: the server no longer keeps the changes after the saved cursor (cursor_expired); taking a fresh full copy")
+		if st, err = m.restartCopy(ctx); err != nil {
+			return err
+		}
+		if err := m.refreshSchema(ctx); err != nil {
+			return err
 		}
 	}
-	return m.applyChanges(ctx, st.cursor)
+}
+
+// restartCopy starts a fresh full copy from the current head: the copy
+// positions are reset and the copy is marked as one that must remove, at
+// its end, the rows the server no longer has.
+func (m *mirror) restartCopy(ctx context.Context) (state, error) {
+	cur, err := m.o.Source.ChangeHead(ctx)
+	if err != nil {
+		return state{}, fmt.Errorf("read the change feed head: %w", err)
+	}
+	err = m.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM haven_mirror_copy`, `DELETE FROM haven_mirror_seen`,
+			`INSERT INTO haven_mirror_recopy (id) VALUES (1) ON CONFLICT (id) DO NOTHING`} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, m.t.rebind(`UPDATE haven_mirror_state SET cursor = ?, phase = ? WHERE id = 1`), cur, phaseCopy)
+		return err
+	})
+	if err != nil {
+		return state{}, fmt.Errorf("save mirror state: %w", err)
+	}
+	m.recopy = true
+	return state{source: m.source, cursor: cur, phase: phaseCopy}, nil
+}
+
+// finishCopy ends the copy phase. After a fresh copy it first removes
+// every row the copy did not see: records deleted on the server before
+// the new head (deletions after it arrive through the feed). All in one
+// transaction, so an interrupted run repeats the sweep, never half of it.
+func (m *mirror) finishCopy(ctx context.Context) error {
+	err := m.inTx(ctx, func(tx *sql.Tx) error {
+		if m.recopy {
+			for _, name := range m.order {
+				if _, err := tx.ExecContext(ctx, m.t.rebind(`DELETE FROM `+quote(m.tables[name].name)+
+					` WHERE id NOT IN (SELECT id FROM haven_mirror_seen WHERE object = ?)`), name); err != nil {
+					return err
+				}
+			}
+			for _, q := range []string{`DELETE FROM haven_mirror_seen`, `DELETE FROM haven_mirror_recopy`} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.ExecContext(ctx, m.t.rebind(`UPDATE haven_mirror_state SET phase = ? WHERE id = 1`), phaseChanges)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("finish the copy: %w", err)
+	}
+	m.recopy = false
+	return nil
 }
 
 type state struct {
@@ -309,6 +388,12 @@ func (m *mirror) copyAll(ctx context.Context) error {
 				for _, r := range page.Items {
 					if err := m.upsert(ctx, tx, name, r); err != nil {
 						return err
+					}
+					if m.recopy {
+						if _, err := tx.ExecContext(ctx, m.t.rebind(`INSERT INTO haven_mirror_seen (object, id) VALUES (?, ?)
+							ON CONFLICT (object, id) DO NOTHING`), name, r.ID); err != nil {
+							return err
+						}
 					}
 				}
 				_, err := tx.ExecContext(ctx, m.t.rebind(`INSERT INTO haven_mirror_copy (object, list_cursor, done) VALUES (?, ?, ?)

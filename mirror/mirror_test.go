@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -503,4 +505,92 @@ func TestMirrorWhileWriting(t *testing.T) {
 		t.Fatalf("run after writes: %v", err)
 	}
 	f.compare(t, to)
+}
+
+// TestMirrorAfterExpiredCursor purges the server's change feed past the
+// mirror's saved cursor: the server refuses the cursor (410
+// cursor_expired), and the next run takes a fresh full copy, removes what
+// the server deleted meanwhile, says so, and leaves the target equal to
+// the server.
+func TestMirrorAfterExpiredCursor(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t, "sqlite")
+			to := target(t, kind)
+			ctx := context.Background()
+			if _, err := f.run(t, ctx, to, mirror.Options{}); err != nil {
+				t.Fatalf("first run: %v", err)
+			}
+			saved, err := f.admin.ChangeHead(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.change(t)
+			// The server's daily purge with its default retention (90
+			// days): nothing is old enough yet; past it, everything the
+			// feed holds goes, well past the saved cursor.
+			day := 24 * time.Hour
+			if n, err := f.srv.App.PurgeChangeFeeds(ctx, time.Now().Add(records.DefaultChangeRetention-day)); err != nil || n != 0 {
+				t.Fatalf("purge within the retention removed %d, %v", n, err)
+			}
+			if n, err := f.srv.App.PurgeChangeFeeds(ctx, time.Now().Add(records.DefaultChangeRetention+day)); err != nil || n == 0 {
+				t.Fatalf("purge past the retention: %d, %v", n, err)
+			}
+			_, err = f.admin.Changes(ctx, saved, 10)
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.StatusCode != 410 || ce.Code != "cursor_expired" {
+				t.Fatalf("expired cursor answered %v, want 410 cursor_expired", err)
+			}
+			// Written after the purge: must arrive too.
+			late := f.create(t, "lead", map[string]any{"name": "清理后的线索"})
+
+			var logs strings.Builder
+			var mu sync.Mutex
+			log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+			res, err := f.run(t, ctx, to, mirror.Options{Log: log})
+			if err != nil {
+				t.Fatalf("run after the purge: %v", err)
+			}
+			if !res.FullCopy || res.Copied == 0 {
+				t.Fatalf("run after the purge: %+v", res)
+			}
+			mu.Lock()
+			said := logs.String()
+			mu.Unlock()
+			if !strings.Contains(said, "cursor_expired") || !strings.Contains(said, "fresh full copy") {
+				t.Fatalf("the run did not say it copied again:\n%s", said)
+			}
+			f.compare(t, to)
+			db := openTarget(t, to)
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM lead WHERE id = '` + late.ID + `'`).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("lead written after the purge: %d %v", n, err)
+			}
+			for _, tb := range []string{"haven_mirror_seen", "haven_mirror_recopy"} {
+				if err := db.QueryRow(`SELECT COUNT(*) FROM ` + tb).Scan(&n); err != nil || n != 0 {
+					t.Fatalf("%s left with %d rows, %v", tb, n, err)
+				}
+			}
+			// From here on the feed is followed again.
+			if err := f.admin.DeleteRecord(ctx, "lead", late.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			res, err = f.run(t, ctx, to, mirror.Options{})
+			if err != nil || res.FullCopy || res.Applied != 1 {
+				t.Fatalf("run after the fresh copy: %+v %v", res, err)
+			}
+			f.compare(t, to)
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -173,6 +173,18 @@ func (t *target) ensureStateTables(ctx context.Context) error {
 			list_cursor TEXT NOT NULL,
 			done        INTEGER NOT NULL
 		)`,
+		// A row here marks the copy in progress as a fresh copy after the
+		// server refused the saved cursor as expired: the target then holds
+		// rows the server may have deleted meanwhile, so the copy notes
+		// every ID it sees and, once done, removes the rest.
+		`CREATE TABLE IF NOT EXISTS haven_mirror_recopy (
+			id INTEGER PRIMARY KEY CHECK (id = 1)
+		)`,
+		`CREATE TABLE IF NOT EXISTS haven_mirror_seen (
+			object TEXT NOT NULL,
+			id     TEXT NOT NULL,
+			PRIMARY KEY (object, id)
+		)`,
 	} {
 		if _, err := t.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("create mirror state tables: %w", err)

@@ -50,6 +50,9 @@ type ChangeStore interface {
 	ReadTx(ctx context.Context, tenantID tenant.ID, fn func(ctx context.Context) error) error
 	ChangesAfter(ctx context.Context, tenantID tenant.ID, afterSeq int64, limit int) ([]Change, error)
 	ChangeHead(ctx context.Context, tenantID tenant.ID) (int64, error)
+	// ChangeBounds returns the head and the highest sequence number the
+	// retention purge removed.
+	ChangeBounds(ctx context.Context, tenantID tenant.ID) (head, purgedThrough int64, err error)
 }
 
 // Feed serves the change feed (GET /api/v1/changes).
@@ -86,6 +89,16 @@ func EncodeChangeCursor(tid tenant.ID, seq int64) string {
 
 // errBadCursor is the one answer to any cursor that is not ours.
 var errBadCursor = apperr.Invalid("invalid change cursor: use a next_cursor the feed returned, or the cursor of GET /api/v1/changes/head")
+
+// DefaultChangeRetention is how long the change feed keeps a change when
+// the configuration names no other period: long enough for a mirror run
+// weekly, or one down for a quarter, to catch up from the feed.
+const DefaultChangeRetention = 90 * 24 * time.Hour
+
+// errCursorExpired answers a cursor standing before changes the retention
+// purge removed: reading on would skip them, so the copy is stale for good.
+var errCursorExpired = apperr.CursorExpired("the change cursor is older than the changes the feed still keeps: " +
+	"take a full copy again (GET /api/v1/changes/head, then every object) and follow the feed from that head")
 
 // ParseChangeCursor returns the sequence number of a cursor made by
 // EncodeChangeCursor for the same tenant; "" is the feed's beginning.
@@ -177,16 +190,27 @@ func (f *Feed) Changes(ctx context.Context, actor tenant.Actor, cursor string, l
 		if len(readable) == 0 {
 			return apperr.Forbidden().WithDetail("reason", "the change feed needs read access to all records of an object")
 		}
-		head, err := f.store.ChangeHead(ctx, actor.TenantID)
+		head, purged, err := f.store.ChangeBounds(ctx, actor.TenantID)
 		if err != nil {
 			return err
 		}
 		if since > head {
 			return errBadCursor // not a cursor this feed handed out
 		}
+		if since < purged {
+			return errCursorExpired.WithDetail("oldest_cursor", EncodeChangeCursor(actor.TenantID, purged))
+		}
 		changes, err := f.store.ChangesAfter(ctx, actor.TenantID, since, limit+1)
 		if err != nil {
 			return err
+		}
+		// Sequence numbers have no gaps (each is taken in its change's own
+		// transaction), so when the head is past the cursor the next change
+		// must be since+1. Missing, it was purged after the bounds above
+		// were read (this transaction does not hold a snapshot on
+		// PostgreSQL): refuse rather than skip it.
+		if since < head && (len(changes) == 0 || changes[0].Seq != since+1) {
+			return errCursorExpired
 		}
 		if more = len(changes) > limit; more {
 			changes = changes[:limit]

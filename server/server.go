@@ -187,7 +187,7 @@ func OpenApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...A
 	keyOps := keyops.New(db, recs, keys, queue, atts, now)
 	keyOps.Register(worker)
 	exports := export.New(export.Options{Store: db, Records: recs, Users: db, Attachments: atts, Chain: db, AuditKeys: signer, Keys: keys,
-		Queue: queue, Scheduler: db, Dir: filepath.Join(cfg.DataDir, "exports"), Now: now, Log: log, SchemaVersion: strconv.Itoa(db.SchemaVersion())})
+		Queue: queue, Scheduler: db, Changes: db, Dir: filepath.Join(cfg.DataDir, "exports"), Now: now, Log: log, SchemaVersion: strconv.Itoa(db.SchemaVersion())})
 	exports.Register(worker)
 	// Operator access grants: the tenant admins' side.
 	support := supportaccess.New(db, func(ctx context.Context, tid tenant.ID) ([]string, error) { return recs.ObjectNames(ctx, tid) }, now)
@@ -501,7 +501,7 @@ func (a *App) PurgeAuditTrails(ctx context.Context, now time.Time) (int64, error
 	return total, errors.Join(errs...)
 }
 
-// retentionLoop runs PurgeAuditTrails once shortly after start and then
+// retentionLoop runs PurgeAuditTrails and PurgeChangeFeeds once shortly after start and then
 // daily until ctx ends. Several instances may run it at once: a purge
 // takes the trail's head row and skips what another already purged.
 func (s *Server) retentionLoop(ctx context.Context) {
@@ -519,7 +519,44 @@ func (s *Server) retentionLoop(ctx context.Context) {
 		if _, err := s.app.PurgeAuditTrails(ctx, s.app.now()); err != nil && ctx.Err() == nil {
 			s.app.Log.Error("audit retention purge", "err", err)
 		}
+		// The change feed's retention rides on the same daily tick; a purge
+		// takes the feed's head row, so instances running it at once
+		// serialize and the second finds nothing left to remove.
+		if _, err := s.app.PurgeChangeFeeds(ctx, s.app.now()); err != nil && ctx.Err() == nil {
+			s.app.Log.Error("change feed retention purge", "err", err)
+		}
 	}
+}
+
+// PurgeChangeFeeds removes, in every tenant's change feed, the changes
+// older than the configured retention as of now, and returns how many it
+// removed. A tenant that fails does not stop the others.
+func (a *App) PurgeChangeFeeds(ctx context.Context, now time.Time) (int64, error) {
+	keep := records.DefaultChangeRetention
+	if d := a.Config.ChangeRetentionDays; d > 0 {
+		keep = time.Duration(d) * 24 * time.Hour
+	}
+	tids, err := a.DB.TenantIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	var errs []error
+	for _, tid := range tids {
+		n, err := a.DB.PurgeChanges(ctx, tid, now.Add(-keep))
+		total += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("change feed of %q: %w", tid, err))
+			continue
+		}
+		if n > 0 {
+			a.Log.Info("purged changes past retention", "tenant", string(tid), "changes", n)
+		}
+	}
+	return total, errors.Join(errs...)
 }
 
 // resumePending queues the conversion of fields left pending by a

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,4 +63,88 @@ func (db *DB) ChangeHead(ctx context.Context, tid tenant.ID) (int64, error) {
 		return mapErr(q.queryRow(ctx, `SELECT COALESCE(MAX(last_seq), 0) FROM change_heads WHERE tenant_id = ?`, string(tid)).Scan(&seq))
 	})
 	return seq, err
+}
+
+// ChangeBounds returns the tenant's change head and the highest sequence
+// number purged from its feed (both 0 before the first change). A cursor
+// below purgedThrough stands before changes that are gone.
+func (db *DB) ChangeBounds(ctx context.Context, tid tenant.ID) (head, purgedThrough int64, err error) {
+	err = db.inTx(ctx, tid, false, func(ctx context.Context, q querier) error {
+		err := q.queryRow(ctx, `SELECT last_seq, purged_through FROM change_heads WHERE tenant_id = ?`, string(tid)).Scan(&head, &purgedThrough)
+		if errors.Is(err, errNoRows) {
+			return nil // no change yet
+		}
+		return mapErr(err)
+	})
+	return head, purgedThrough, err
+}
+
+// changePurgeBatch bounds the changes one purge transaction removes: the
+// transaction holds the tenant's change head, which every record write of
+// the tenant waits for, so a large backlog (the first purge after an
+// upgrade) goes in short steps instead of one long stall.
+const changePurgeBatch = 5000
+
+// PurgeChanges removes the tenant's changes older than cutoff and returns
+// how many it removed, in transactions of at most changePurgeBatch
+// changes, each moving purged_through with the rows it deletes.
+func (db *DB) PurgeChanges(ctx context.Context, tid tenant.ID, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		n, more, err := db.purgeChangesStep(ctx, tid, cutoff, changePurgeBatch)
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// purgeChangesStep removes up to limit of the tenant's oldest changes
+// older than cutoff and reports whether older ones remain. It walks by
+// sequence, not by time: it stops before the first change at or after
+// the cutoff, so a change stamped out of order by a skewed clock never
+// takes newer ones with it, and what is left is always one unbroken run
+// up to the head. Taking the head row first serializes the purge with
+// writers (which take the next number from it) and with a purge on
+// another instance.
+func (db *DB) purgeChangesStep(ctx context.Context, tid tenant.ID, cutoff time.Time, limit int64) (n int64, more bool, err error) {
+	err = db.inTx(ctx, tid, true, func(ctx context.Context, q querier) error {
+		var last, purged int64
+		err := q.queryRow(ctx, `UPDATE change_heads SET last_seq = last_seq WHERE tenant_id = ? RETURNING last_seq, purged_through`,
+			string(tid)).Scan(&last, &purged)
+		if errors.Is(err, errNoRows) {
+			return nil // the tenant never wrote a record
+		}
+		if err != nil {
+			return mapErr(err)
+		}
+		through := last
+		var first sql.NullInt64
+		if err := q.queryRow(ctx, `SELECT MIN(seq) FROM record_changes WHERE tenant_id = ? AND at >= ?`,
+			string(tid), micros(cutoff)).Scan(&first); err != nil {
+			return mapErr(err)
+		}
+		if first.Valid {
+			through = first.Int64 - 1
+		}
+		if through <= purged {
+			return nil // nothing old enough, or another purge got here first
+		}
+		if through > purged+limit {
+			through, more = purged+limit, true
+		}
+		res, err := q.exec(ctx, `DELETE FROM record_changes WHERE tenant_id = ? AND seq <= ?`, string(tid), through)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `UPDATE change_heads SET purged_through = ? WHERE tenant_id = ?`, through, string(tid))
+		return mapErr(err)
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return n, more, nil
 }

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/havencrm/haven/audit"
+	"github.com/havencrm/haven/tenant"
 )
 
 // RawQueryRow runs SQL on the transaction in ctx, for tests that must
@@ -31,3 +33,8 @@ func RawReader(db *DB) *sql.DB { return db.reader }
 
 // Rebind turns "?" placeholders into the engine's own.
 func Rebind(db *DB, q string) string { return db.dialect.rebind(q) }
+
+// PurgeChangesStep runs one purge transaction of at most limit changes.
+func (db *DB) PurgeChangesStep(ctx context.Context, tid tenant.ID, cutoff time.Time, limit int64) (int64, bool, error) {
+	return db.purgeChangesStep(ctx, tid, cutoff, limit)
+}
