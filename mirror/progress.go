@@ -44,6 +44,31 @@ func NewProgress(w *os.File, log *slog.Logger) Progress {
 	return logProgress{log: log}
 }
 
+// NewBar returns the progress bar for a terminal w, and a writer for log
+// lines that clears the bar's line before each one and redraws the bar
+// after it, so that a warning never lands in the middle of the bar.
+func NewBar(w io.Writer) (Progress, io.Writer) {
+	b := &bar{w: w}
+	return b, barLog{b}
+}
+
+type barLog struct{ b *bar }
+
+func (l barLog) Write(p []byte) (int, error) {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	if l.b.phase != "" {
+		if _, err := io.WriteString(l.b.w, "\r\033[K"); err != nil {
+			return 0, err
+		}
+	}
+	n, err := l.b.w.Write(p)
+	if err == nil && l.b.phase != "" {
+		l.b.draw(true)
+	}
+	return n, err
+}
+
 type logProgress struct{ log *slog.Logger }
 
 func (p logProgress) Start(phase string, total int64) {
@@ -94,10 +119,14 @@ func (b *bar) Done() {
 	defer b.mu.Unlock()
 	b.draw(true)
 	fmt.Fprintln(b.w)
+	b.phase = "" // the line is finished: later log lines leave it be
 }
 
 // draw redraws at most ten times a second unless forced.
 func (b *bar) draw(force bool) {
+	if b.phase == "" {
+		return
+	}
 	now := time.Now()
 	if !force && now.Sub(b.drawn) < 100*time.Millisecond {
 		return

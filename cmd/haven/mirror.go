@@ -62,11 +62,18 @@ func mirrorCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 		return errors.New("--url must be an http(s) URL like https://crm.example.com")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	logTo, level := stderr, slog.LevelInfo
 	var progress mirror.Progress
-	if !*quiet {
-		// A bar only when stderr is a terminal; log lines otherwise.
-		f, _ := stderr.(*os.File)
+	f, _ := stderr.(*os.File)
+	if !*quiet && mirror.IsTerminal(f) {
+		// On a terminal the bar says what the info lines would; warnings
+		// still print, each on a line of its own above the bar.
+		progress, logTo = mirror.NewBar(f)
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
+	if !*quiet && progress == nil {
+		// Not a terminal: log lines at the end of each step.
 		progress = mirror.NewProgress(f, log)
 	}
 	src := client.New(*serverURL, client.WithToken(tok), client.WithUserAgent("haven-mirror/"+buildVersion()))
