@@ -1,7 +1,6 @@
 package opsweb
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -255,17 +254,9 @@ func (c *Console) editSubmit(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 			// Browsers submit textarea line breaks as CRLF.
 			s = strings.ReplaceAll(s, "\r\n", "\n")
 		}
-		v, msg := records.ParseFormValue(f, s)
-		if msg == "" && v == nil && f.Required {
-			msg = "is required"
-		}
+		raw, msg := records.FormInput(f, s)
 		if msg != "" {
 			errs[f.Name] = msg
-			continue
-		}
-		raw, err := json.Marshal(v)
-		if err != nil {
-			errs[f.Name] = "must be a string"
 			continue
 		}
 		vals[f.Name] = raw

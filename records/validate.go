@@ -65,6 +65,25 @@ func decodeValue(fl Field, raw json.RawMessage) (any, string) {
 	return nil, "unsupported field type"
 }
 
+// FormInput converts a value typed in a web form into the JSON the
+// records service takes (nil for an empty optional value), or a message
+// saying what is wrong with it, required fields included. Both web UIs use
+// it, so a form means the same in either.
+func FormInput(fl Field, s string) (json.RawMessage, string) {
+	v, msg := ParseFormValue(fl, s)
+	if msg == "" && v == nil && fl.Required {
+		msg = "is required"
+	}
+	if msg != "" {
+		return nil, msg
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, "must be a string"
+	}
+	return raw, ""
+}
+
 // ParseFormValue converts a value typed in a web form into the same
 // canonical form decodeValue produces.
 func ParseFormValue(fl Field, s string) (any, string) {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -873,17 +872,9 @@ func parseValues(loc *time.Location, obj records.Object, in formInput, only func
 				}
 			}
 		}
-		v, msg := records.ParseFormValue(f, s)
-		if msg == "" && v == nil && f.Required {
-			msg = "is required"
-		}
+		raw, msg := records.FormInput(f, s)
 		if msg != "" {
 			errs[f.Name] = msg
-			continue
-		}
-		raw, err := json.Marshal(v)
-		if err != nil {
-			errs[f.Name] = "must be a string"
 			continue
 		}
 		vals[f.Name] = raw
