@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 
@@ -41,32 +39,6 @@ func (c *Client) AuditKeysText(ctx context.Context) ([]byte, error) {
 // records the export in the trail first. A transfer cut short returns an
 // error; what reached w then lacks its end line and fails verification.
 func (c *Client) ExportAudit(ctx context.Context, w io.Writer) (filename string, err error) {
-	const path = "/api/v1/audit/export"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path, nil)
-	if err != nil {
-		return "", fmt.Errorf("haven: GET %s: %w", path, err)
-	}
-	req.Header.Set("Accept", "application/x-ndjson, application/json")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	token := c.Token()
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("haven: GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", parseError(resp, token)
-	}
-	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
-		filename = params["filename"]
-	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return filename, fmt.Errorf("haven: GET %s: read the export: %w", path, err)
-	}
-	return filename, nil
+	filename, _, err = c.download(ctx, "/api/v1/audit/export", nil, "application/x-ndjson, application/json", w)
+	return filename, err
 }

@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 
@@ -33,31 +31,6 @@ func (c *Client) FullExport(ctx context.Context, id string) (*api.ExportDTO, err
 // "gone" (410). A transfer cut short returns an error: check the file
 // against the export's sha256 before trusting it.
 func (c *Client) DownloadFullExport(ctx context.Context, id string, w io.Writer) (filename string, err error) {
-	path := "/api/v1/exports/" + url.PathEscape(id) + "/download"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path, nil)
-	if err != nil {
-		return "", fmt.Errorf("haven: GET %s: %w", path, err)
-	}
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	token := c.Token()
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("haven: GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", parseError(resp, token)
-	}
-	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
-		filename = params["filename"]
-	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return filename, fmt.Errorf("haven: GET %s: read the export: %w", path, err)
-	}
-	return filename, nil
+	filename, _, err = c.download(ctx, "/api/v1/exports/"+url.PathEscape(id)+"/download", nil, "", w)
+	return filename, err
 }

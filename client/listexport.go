@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 
@@ -33,34 +32,11 @@ func (c *Client) ExportList(ctx context.Context, object, format string, opts Lis
 	if opts.Limit != 0 || opts.Cursor != "" {
 		return "", "", fmt.Errorf("haven: ExportList: an export is the whole list; Limit and Cursor are not taken")
 	}
-	path := "/api/v1/objects/" + url.PathEscape(object) + "/records/export"
 	q := opts.values()
 	q.Set("format", format)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path+"?"+encodeQuery(q), nil)
-	if err != nil {
-		return "", "", fmt.Errorf("haven: GET %s: %w", path, err)
+	filename, header, err := c.download(ctx, "/api/v1/objects/"+url.PathEscape(object)+"/records/export", q, "", w)
+	if header != nil {
+		exportID = header.Get("X-Haven-Export-Id")
 	}
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	token := c.Token()
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return "", "", fmt.Errorf("haven: GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", "", parseError(resp, token)
-	}
-	exportID = resp.Header.Get("X-Haven-Export-Id")
-	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
-		filename = params["filename"]
-	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return exportID, filename, fmt.Errorf("haven: GET %s: read the export: %w", path, err)
-	}
-	return exportID, filename, nil
+	return exportID, filename, err
 }

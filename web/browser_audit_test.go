@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/havencrm/haven/audit"
 	"github.com/havencrm/haven/client"
+	"github.com/havencrm/haven/internal/testbrowser"
 	"github.com/havencrm/haven/internal/testserver"
 )
 
@@ -28,15 +28,7 @@ func TestBrowserAuditLog(t *testing.T) {
 		}
 	}
 
-	run(t, ctx, "sign in",
-		chromedp.Navigate(srv.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("tenant")),
-		chromedp.SendKeys(chromedp.ID("tenant"), tn.Slug),
-		chromedp.SendKeys(chromedp.ID("login"), tn.AdminLogin),
-		chromedp.SendKeys(chromedp.ID("password"), tn.Password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".tiles")),
-	)
+	run(t, ctx, "sign in", testbrowser.TenantSignIn(srv.URL+"/login", tn.Slug, tn.AdminLogin, tn.Password)...)
 	run(t, ctx, "filter by action",
 		chromedp.Click(chromedp.CSS(`.sidenav a[href="/audit"]`)),
 		chromedp.WaitVisible(chromedp.ID("a-action")),
@@ -83,31 +75,7 @@ func TestBrowserAuditLog(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", shot)
 
-	dir := t.TempDir()
-	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
-	enabled := true
-	run(t, ctx, "download the export",
-		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
-				Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &enabled,
-			})
-			return err
-		}),
-		chromedp.Click(chromedp.ID("export-trail")),
-	)
-	var file string
-	for ev, err := range progress {
-		if err != nil {
-			t.Fatalf("download: %v", err)
-		}
-		if ev.State == cdpbrowser.DownloadProgressStateCanceled {
-			t.Fatal("the download was cancelled")
-		}
-		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
-			file = filepath.Join(dir, ev.GUID)
-			break
-		}
-	}
+	file := testbrowser.Download(t, ctx, "download the export", chromedp.Click(chromedp.ID("export-trail")))
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)

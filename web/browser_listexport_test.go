@@ -3,14 +3,13 @@ package web_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/havencrm/haven/client"
+	"github.com/havencrm/haven/internal/testbrowser"
 	"github.com/havencrm/haven/internal/testserver"
 )
 
@@ -27,41 +26,12 @@ func TestBrowserListExport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	run(t, ctx, "sign in",
-		chromedp.Navigate(srv.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("tenant")),
-		chromedp.SendKeys(chromedp.ID("tenant"), tn.Slug),
-		chromedp.SendKeys(chromedp.ID("login"), tn.AdminLogin),
-		chromedp.SendKeys(chromedp.ID("password"), tn.Password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(".tiles")),
-	)
-	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
-	eventsOn := true
-	run(t, ctx, "search the list and click Export CSV",
+	run(t, ctx, "sign in", testbrowser.TenantSignIn(srv.URL+"/login", tn.Slug, tn.AdminLogin, tn.Password)...)
+	file := testbrowser.Download(t, ctx, "search the list and click Export CSV",
 		chromedp.Navigate(srv.URL+"/o/account?q="+"%E5%8D%8E"), // 华
 		chromedp.WaitVisible(chromedp.ID("export-csv")),
-		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
-				Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &eventsOn})
-			return err
-		}),
 		chromedp.Click(chromedp.ID("export-csv")),
 	)
-	var file string
-	for ev, err := range progress {
-		if err != nil {
-			t.Fatalf("waiting for the download: %v", err)
-		}
-		if ev.State == cdpbrowser.DownloadProgressStateCanceled {
-			t.Fatal("the download was canceled")
-		}
-		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
-			file = filepath.Join(dir, ev.GUID)
-			break
-		}
-	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
