@@ -594,6 +594,40 @@ func testOperatorNeverDecrypts(t *testing.T, db *store.DB) {
 	}
 	_, _, err = keyless.List(ctx, op, "contact", records.ListQuery{Filters: map[string]string{"mobile": "13812345678"}})
 	wantKind(t, err, apperr.KindInvalid)
+	// Under a write grant an operator changes plain fields. The keyless
+	// service proves nothing is decrypted or sealed on the way, and the
+	// stored envelopes are the very ones that were there.
+	writer := tenant.Operator(f.tid, "op-1", "Olga", tenant.Grant{ID: "g2", Objects: []string{"contact"}, Write: true}, "203.0.113.5", "", "")
+	before := storedRow(t, f, "contact", r.ID)
+	changed, err := keyless.Update(ctx, writer, "contact", r.ID, 1, "", vals(map[string]any{"title": "CEO"}))
+	if err != nil || changed.Fields["title"] != "CEO" || changed.Fields["mobile"] != "****" {
+		t.Fatalf("operator change under a write grant: %v %v", changed.Fields, err)
+	}
+	after := storedRow(t, f, "contact", r.ID)
+	for _, name := range []string{"mobile", "email", "id_number", "bank_account", "address"} {
+		if envelopeOf(t, after.Fields[name]) != envelopeOf(t, before.Fields[name]) {
+			t.Fatalf("%s was sealed again by an operator's change", name)
+		}
+	}
+	if got := mustGet(t, f, f.admin, "contact", r.ID); got.Fields["mobile"] != contactPII["mobile"] {
+		t.Fatalf("mobile after the operator's change: %v", got.Fields["mobile"])
+	}
+	// An encrypted field whose policy lets every role edit it is still
+	// never set by an operator.
+	fl, err := f.recs.Object(ctx, f.admin, "contact")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mobile, _ := fl.Field("mobile")
+	if _, _, err := f.recs.SetProtection(ctx, f.admin, "contact", "mobile",
+		records.Protection{Encrypted: true, Searchable: mobile.Searchable, Policy: access.FieldPolicy{}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.recs.Update(ctx, writer, "contact", r.ID, 2, "", vals(map[string]any{"mobile": "13900000000"}))
+	wantKind(t, err, apperr.KindInvalid)
+	if got := mustGet(t, f, f.admin, "contact", r.ID); got.Fields["mobile"] != contactPII["mobile"] {
+		t.Fatalf("mobile after a refused operator write: %v", got.Fields["mobile"])
+	}
 	// An actor claiming to be an operator without a grant reaches nothing.
 	bare := tenant.Actor{Kind: tenant.ActorOperator, TenantID: f.tid, UserID: "op-1"}
 	if _, err := keyless.Get(ctx, bare, "contact", r.ID); !apperr.Is(err, apperr.KindNotFound) {

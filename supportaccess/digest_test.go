@@ -72,6 +72,12 @@ func TestGrantEndDigest(t *testing.T) {
 		if err := e.svc.RecordUse(ctx, op, otherTID, og, "read", "contact", []string{"x-1"}); err != nil {
 			t.Fatal(err)
 		}
+		// A second grant of the same operator in the same tenant, in force
+		// at the same time: its uses belong to its own digest.
+		g2 := grant(tid, admin, 4*time.Hour)
+		if err := e.svc.RecordUse(ctx, op, tid, g2, "read", "lead", []string{"l-9"}); err != nil {
+			t.Fatal(err)
+		}
 		if n, err := e.svc.SendEndedDigests(ctx); err != nil || n != 0 {
 			t.Fatalf("digests while grants are active: %d, %v", n, err)
 		}
@@ -96,6 +102,13 @@ func TestGrantEndDigest(t *testing.T) {
 		}
 		if ok, err := db.ClaimGrantDigest(ctx, tid, g.ID, e.clk.Now()); err != nil || ok {
 			t.Fatalf("claim of a sent digest = %v, %v", ok, err)
+		}
+
+		if _, err := e.svc.Revoke(ctx, admin, g2.ID, "second grant done"); err != nil {
+			t.Fatal(err)
+		}
+		if sent := inbox.take(); len(sent) != 1 || sent[0].Grant.ID != g2.ID || sent[0].Reads != 1 || sent[0].Uses[0].RecordID != "l-9" {
+			t.Fatalf("second grant's digest = %+v", sent)
 		}
 
 		// Expired: the sweep sends it once the window has passed, not before.
